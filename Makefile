@@ -1,0 +1,32 @@
+# The two commands a fresh machine needs: `make run` and `make test`. Everything else is
+# installed by these targets from the project's own files.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test dev setup prepare bench clean
+
+$(STAMP): setup.py pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(STAMP) prepare
+
+# Parse the dbt project once into a manifest, so loading the code location never re-parses it.
+prepare: $(STAMP)
+	$(BIN)/netflix-elt prepare
+
+run: setup
+	$(BIN)/netflix-elt run
+
+test: setup
+	$(BIN)/python -m pytest
+
+dev: setup
+	$(BIN)/netflix-elt dev
+
+clean:
+	rm -rf $(VENV) .netflix_elt_home dbt_project/target dbt_project/logs

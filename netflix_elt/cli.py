@@ -1,0 +1,130 @@
+"""``netflix-elt``: run the whole pipeline headless, or open the UI on the same state.
+
+    netflix-elt run        materialize every asset (all ratings months) and print a summary
+    netflix-elt dev        dagster dev on 127.0.0.1, with DAGSTER_HOME under NETFLIX_ELT_HOME
+
+Both use the Dagster instance under ``$NETFLIX_ELT_HOME/dagster_home``, so a headless run
+shows up in the UI's run history and asset catalogue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from netflix_elt.settings import REPO_ROOT, Settings
+
+INSTANCE_YAML = """\
+# The Dagster instance of this NETFLIX_ELT_HOME (written by netflix-elt; edit freely).
+# SQLite storage under this folder; production would use dagster-postgres (see README).
+telemetry:
+  enabled: false
+"""
+
+
+def ensure_dagster_home(settings: Settings) -> Path:
+    home = settings.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(INSTANCE_YAML)
+    return home
+
+
+def _instance(settings: Settings):
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = str(ensure_dagster_home(settings))
+    return dg.DagsterInstance.get()
+
+
+def run_all(settings: Settings, instance=None, selection=None) -> dict:
+    """Materialize everything in ONE run: all ratings months as a partition range, plus every
+    unpartitioned asset and all checks. Returns the summary it prints."""
+    import dagster as dg
+
+    from netflix_elt.definitions import build_definitions
+    from netflix_elt.partitions import ratings_monthly
+
+    defs = build_definitions(settings)
+    instance = instance or _instance(settings)
+    keys = ratings_monthly.get_partition_keys()
+    started = time.monotonic()
+    result = dg.materialize(
+        [*defs.assets, *defs.asset_checks],
+        resources=defs.resources,
+        instance=instance,
+        selection=selection,
+        tags={"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]},
+        raise_on_error=False,
+    )
+    elapsed = time.monotonic() - started
+    checks = [e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    failed_steps = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    warehouse = defs.resources["warehouse"]
+    summary = {
+        "success": result.success,
+        "run_id": result.run_id,
+        "seconds": round(elapsed, 1),
+        "assets_materialized": len({e.asset_key for e in result.get_asset_materialization_events()}),
+        "checks_passed": sum(c.passed for c in checks),
+        "checks_failed": sum(not c.passed for c in checks),
+        "failed_checks": sorted(f"{c.asset_key.to_user_string()}:{c.check_name}" for c in checks if not c.passed),
+        "failed_steps": failed_steps,
+        "raw_rows": warehouse.row_counts(),
+        "warehouse": warehouse.describe(),
+    }
+    return summary
+
+
+def print_summary(summary: dict, out=sys.stdout) -> None:
+    p = lambda *a: print(*a, file=out)  # noqa: E731
+    p("")
+    p(f"netflix-elt run {'SUCCEEDED' if summary['success'] else 'FAILED'} in {summary['seconds']} s (run {summary['run_id']})")
+    p(f"  assets materialized: {summary['assets_materialized']}")
+    p(f"  checks: {summary['checks_passed']} passed, {summary['checks_failed']} failed")
+    for name in summary["failed_checks"]:
+        p(f"    failed check: {name}")
+    for step in summary["failed_steps"]:
+        p(f"    failed step: {step}")
+    p("  rows per raw table:")
+    for table, rows in summary["raw_rows"].items():
+        p(f"    raw.{table:<14} {rows:>12,}")
+    p(f"  warehouse: {summary['warehouse']}")
+    for label, value in summary.get("extra", {}).items():
+        p(f"  {label}: {value}")
+
+
+def cmd_run(args, settings: Settings) -> int:
+    summary = run_all(settings)
+    print_summary(summary)
+    return 0 if summary["success"] else 1
+
+
+def cmd_dev(args, settings: Settings) -> int:
+    env = dict(os.environ, DAGSTER_HOME=str(ensure_dagster_home(settings)))
+    settings.export_for_dbt(env)
+    dagster = Path(sys.executable).with_name("dagster")
+    argv = [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(args.port), "-w", str(REPO_ROOT / "workspace.yaml")]
+    print(f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={env['DAGSTER_HOME']})", flush=True)
+    os.chdir(REPO_ROOT)
+    os.execve(argv[0], argv, env)
+    return 0  # not reached
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="netflix-elt", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="materialize the whole pipeline and print a summary")
+    dev = sub.add_parser("dev", help="open the Dagster UI (dagster dev) on 127.0.0.1 with the same state")
+    dev.add_argument("--port", type=int, default=3000)
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    return {"run": cmd_run, "dev": cmd_dev}[args.command](args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""The code location: one ``Definitions`` object for ``dagster dev`` and the CLI.
+
+Runs use the in-process executor: DuckDB allows one writing process per database file, and
+a run's steps are sequential loads and dbt invocations anyway, so separate step processes
+would only add start-up time and lock contention.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from netflix_elt.assets.extract import build_extract_assets
+from netflix_elt.assets.load import build_load_assets, build_reconcile_checks
+from netflix_elt.resources.factory import build_resources
+from netflix_elt.settings import Settings
+
+
+def build_definitions(settings: Settings | None = None) -> dg.Definitions:
+    settings = settings or Settings.from_env()
+    settings.export_for_dbt()
+    return dg.Definitions(
+        assets=[*build_extract_assets(), *build_load_assets()],
+        asset_checks=build_reconcile_checks(),
+        resources=build_resources(settings),
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_definitions()

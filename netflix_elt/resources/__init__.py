@@ -1,0 +1,1 @@
+"""Resources: object stores, the MovieLens source, warehouses. Built by ``factory``."""

@@ -1,0 +1,44 @@
+"""Resources for one environment, built from ``Settings`` (never from the environment directly)."""
+
+from __future__ import annotations
+
+from dagster_aws.s3 import S3Resource
+from dagster_duckdb import DuckDBResource
+
+from netflix_elt.assets.extract import ExtractSettings
+from netflix_elt.resources.movielens_source import MovieLensSource
+from netflix_elt.resources.object_store import FolderObjectStore, ObjectStore, S3ObjectStore
+from netflix_elt.resources.warehouse import DuckDBWarehouse, Warehouse
+from netflix_elt.settings import Settings
+
+
+def build_object_store(settings: Settings) -> ObjectStore:
+    if settings.store == "s3":
+        return S3ObjectStore(
+            s3=S3Resource(endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region),
+            bucket=settings.bucket,
+            work_dir=str(settings.work_dir),
+        )
+    return FolderObjectStore(root=str(settings.store_root), bucket=settings.bucket)
+
+
+def build_warehouse(settings: Settings) -> Warehouse:
+    if settings.target == "prod":
+        from netflix_elt.resources.snowflake_warehouse import build_snowflake_warehouse
+
+        return build_snowflake_warehouse(settings)
+    return DuckDBWarehouse(duckdb=DuckDBResource(database=str(settings.warehouse_path)))
+
+
+def build_resources(settings: Settings) -> dict:
+    settings.home.mkdir(parents=True, exist_ok=True)
+    return {
+        "source": MovieLensSource(
+            path=str(settings.source),
+            work_dir=str(settings.work_dir),
+            synthetic_genome_tags=settings.synthetic_genome_tags,
+        ),
+        "object_store": build_object_store(settings),
+        "warehouse": build_warehouse(settings),
+        "extract_settings": ExtractSettings(work_dir=str(settings.work_dir), quarantine_dir=str(settings.quarantine_dir)),
+    }

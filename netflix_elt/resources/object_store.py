@@ -1,0 +1,232 @@
+"""Object stores: a folder laid out like the bucket (default) or S3 (through dagster-aws).
+
+Both expose the same small interface, so the extract assets, the loaders and the sensor
+never know which one they talk to:
+
+- ``list_objects(prefix, start_after)`` yields objects in key order, page by page, starting
+  strictly after a key, so a caller with a cursor never rescans what it has seen;
+- ``head(key)`` / ``put_file(path, key)`` / ``local_copy(key)``.
+
+Writes are atomic in both: S3 PUTs are, and the folder store writes to a hidden temporary
+name and renames, so nothing ever reads a half-written object. Temporary names are never
+listed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import dagster as dg
+from dagster_aws.s3 import S3Resource
+from pydantic import PrivateAttr
+
+TEMP_PREFIX = ".tmp-"  # folder-store temporary names; also how S3 uploaders often mark them
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    etag: str
+    size: int
+    last_modified: float  # epoch seconds
+
+    def as_metadata(self) -> dict:
+        return {"key": self.key, "etag": self.etag, "bytes": self.size}
+
+
+class ObjectStoreError(RuntimeError):
+    """The store could not be read or written. Messages name the place, never a credential."""
+
+
+class ObjectStore(dg.ConfigurableResource, ABC):
+    """What every store offers. Keys are bucket-relative, e.g. ``raw/movies/movies.csv``."""
+
+    @abstractmethod
+    def describe(self, key: str = "") -> str:
+        """Human-readable location for messages, e.g. ``s3://bucket/key (endpoint ...)``."""
+
+    @abstractmethod
+    def list_objects(self, prefix: str, start_after: str | None = None, page_size: int = 1000) -> Iterator[StoredObject]:
+        """Objects under ``prefix`` with key > ``start_after``, in key order."""
+
+    @abstractmethod
+    def head(self, key: str) -> StoredObject: ...
+
+    @abstractmethod
+    def put_file(self, path: Path, key: str) -> StoredObject: ...
+
+    @abstractmethod
+    def local_copy(self, key: str) -> contextlib.AbstractContextManager[Path]:
+        """A local file with the object's bytes for the duration of the ``with`` block."""
+
+
+class FolderObjectStore(ObjectStore):
+    """A folder that mirrors the bucket: ``<root>/<bucket>/<key>``.
+
+    The ETag is derived from size and modification time (like nginx's), because hashing
+    every file on every listing would make a sensor tick over 100,000 objects slow. Loaders
+    hash the content when they read it, so a re-delivery of identical bytes is still a no-op.
+    """
+
+    root: str
+    bucket: str = "netflix-elt"
+
+    @property
+    def _base(self) -> Path:
+        return Path(self.root) / self.bucket
+
+    def describe(self, key: str = "") -> str:
+        return f"folder store {self._base / key}"
+
+    def _path(self, key: str) -> Path:
+        path = (self._base / key).resolve()
+        if self._base.resolve() not in path.parents and path != self._base.resolve():
+            raise ObjectStoreError(f"key {key!r} escapes the store root {self._base}")
+        return path
+
+    def _stat(self, key: str, path: Path) -> StoredObject:
+        st = path.stat()
+        return StoredObject(key=key, etag=f"{st.st_mtime_ns:x}-{st.st_size:x}", size=st.st_size, last_modified=st.st_mtime)
+
+    def list_objects(self, prefix: str, start_after: str | None = None, page_size: int = 1000) -> Iterator[StoredObject]:
+        base = self._base
+        if not base.exists():
+            return
+        # Walk only below the deepest folder the prefix names; sort so order matches S3's.
+        folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = base / folder
+        if not start.exists():
+            return
+        keys = []
+        for dirpath, dirnames, filenames in os.walk(start):
+            dirnames[:] = [d for d in dirnames if not d.startswith(TEMP_PREFIX)]
+            rel = Path(dirpath).relative_to(base).as_posix()
+            for name in filenames:
+                if name.startswith(TEMP_PREFIX):
+                    continue
+                key = name if rel == "." else f"{rel}/{name}"
+                if key.startswith(prefix) and (start_after is None or key > start_after):
+                    keys.append(key)
+        for key in sorted(keys):
+            path = base / key
+            try:
+                yield self._stat(key, path)
+            except FileNotFoundError:  # deleted between listing and stat: not there any more
+                continue
+
+    def head(self, key: str) -> StoredObject:
+        path = self._path(key)
+        try:
+            return self._stat(key, path)
+        except FileNotFoundError:
+            raise ObjectStoreError(f"object not found: {self.describe(key)}") from None
+
+    def put_file(self, path: Path, key: str) -> StoredObject:
+        dest = self._path(key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=dest.parent)
+        try:
+            with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
+                while chunk := src.read(8 << 20):
+                    out.write(chunk)
+            os.replace(tmp, dest)  # atomic: readers see the old or the new object, never half
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return self._stat(key, dest)
+
+    @contextlib.contextmanager
+    def local_copy(self, key: str) -> Iterator[Path]:
+        path = self._path(key)
+        if not path.exists():
+            raise ObjectStoreError(f"object not found: {self.describe(key)}")
+        yield path  # already local: no copy
+
+
+class S3ObjectStore(ObjectStore):
+    """S3 or any S3 API (MinIO, SeaweedFS, moto) through dagster-aws's ``S3Resource``.
+
+    Credentials stay inside the boto3 client (environment or instance profile); the resource
+    config carries only the endpoint, region and bucket.
+    """
+
+    s3: S3Resource
+    bucket: str
+    work_dir: str = tempfile.gettempdir()
+
+    _client = PrivateAttr(default=None)
+
+    def _c(self):
+        if self._client is None:
+            self._client = self.s3.get_client()
+        return self._client
+
+    def describe(self, key: str = "") -> str:
+        endpoint = self.s3.endpoint_url or "AWS"
+        return f"s3://{self.bucket}/{key} (endpoint {endpoint})"
+
+    def _fail(self, action: str, key: str, exc: Exception) -> ObjectStoreError:
+        # botocore messages contain the request, never the secret; we still keep only the
+        # error code/text so nothing credential-like can leak into a run log.
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+        return ObjectStoreError(f"{action} failed for {self.describe(key)}: {code}: {_short(exc)}")
+
+    def list_objects(self, prefix: str, start_after: str | None = None, page_size: int = 1000) -> Iterator[StoredObject]:
+        kwargs = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": page_size}
+        if start_after:
+            kwargs["StartAfter"] = start_after
+        try:
+            for page in self._c().get_paginator("list_objects_v2").paginate(**kwargs):
+                for item in page.get("Contents", []):
+                    name = item["Key"].rsplit("/", 1)[-1]
+                    if name.startswith(TEMP_PREFIX):
+                        continue
+                    yield StoredObject(
+                        key=item["Key"],
+                        etag=item["ETag"].strip('"'),
+                        size=item["Size"],
+                        last_modified=item["LastModified"].timestamp(),
+                    )
+        except Exception as exc:  # noqa: BLE001 - re-raised with the location
+            raise self._fail("listing", prefix, exc) from None
+
+    def head(self, key: str) -> StoredObject:
+        try:
+            r = self._c().head_object(Bucket=self.bucket, Key=key)
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail("head", key, exc) from None
+        return StoredObject(key=key, etag=r["ETag"].strip('"'), size=r["ContentLength"], last_modified=r["LastModified"].timestamp())
+
+    def put_file(self, path: Path, key: str) -> StoredObject:
+        try:
+            self._c().upload_file(str(path), self.bucket, key)  # multipart, streamed from disk
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail("upload", key, exc) from None
+        return self.head(key)
+
+    @contextlib.contextmanager
+    def local_copy(self, key: str) -> Iterator[Path]:
+        Path(self.work_dir).mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="download-", suffix=".csv", dir=self.work_dir)
+        os.close(fd)
+        try:
+            try:
+                self._c().download_file(self.bucket, key, tmp)  # streamed to disk, not memory
+            except Exception as exc:  # noqa: BLE001
+                raise self._fail("download", key, exc) from None
+            yield Path(tmp)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+
+def _short(exc: Exception, limit: int = 300) -> str:
+    text = str(exc).replace("\n", " ")
+    return text[:limit]

@@ -1,0 +1,91 @@
+"""The warehouse resource the raw-table assets load through.
+
+``Warehouse`` is the small interface the assets and checks use; ``DuckDBWarehouse`` is the
+embedded default, built on dagster-duckdb's ``DuckDBResource`` (which owns the connection
+lifecycle, so the file lock is held only while a load runs and dbt can open the file next).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Callable, Iterable
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from netflix_elt.loading.inspect_file import DeliveryError
+from netflix_elt.loading.duckdb_loader import LEDGER, REJECTS, DuckDBRawLoader, LoadOutcome, ensure_raw_schema, raw_table
+from netflix_elt.movielens import DATASETS, Dataset
+from netflix_elt.resources.object_store import ObjectStore, StoredObject
+
+
+class Warehouse(dg.ConfigurableResource, ABC):
+    @abstractmethod
+    def describe(self) -> str: ...
+
+    @abstractmethod
+    def load_objects(
+        self,
+        ds: Dataset,
+        objects: Iterable[StoredObject],
+        store: ObjectStore,
+        partition_of: Callable[[StoredObject], str | None],
+        run_id: str | None = None,
+    ) -> tuple[list[LoadOutcome], list[str]]:
+        """Load each object; whole-object problems are collected (message per object), not raised,
+        so one bad month does not stop the good ones."""
+
+    @abstractmethod
+    def reconcile(self, ds: Dataset) -> dict:
+        """Ledger vs table: rows in files = loaded + rejected, and the table holds exactly the loaded rows."""
+
+    @abstractmethod
+    def row_counts(self) -> dict[str, int]: ...
+
+
+class DuckDBWarehouse(Warehouse):
+    duckdb: DuckDBResource
+
+    def describe(self) -> str:
+        return f"DuckDB {self.duckdb.database}"
+
+    def load_objects(self, ds, objects, store, partition_of, run_id=None):
+        outcomes, failures = [], []
+        with self.duckdb.get_connection() as con:
+            ensure_raw_schema(con, DATASETS)
+            loader = DuckDBRawLoader(con, store, run_id)
+            for obj in objects:
+                try:
+                    outcomes.append(loader.load(ds, obj, partition_of(obj)))
+                except DeliveryError as err:
+                    failures.append(str(err))
+        return outcomes, failures
+
+    def reconcile(self, ds: Dataset) -> dict:
+        with self.duckdb.get_connection() as con:
+            ensure_raw_schema(con, DATASETS)
+            ledger = con.execute(
+                f"""select count(*), coalesce(sum(rows_in_file), 0), coalesce(sum(rows_loaded), 0),
+                           coalesce(sum(rows_rejected), 0),
+                           count(*) filter (where rows_in_file <> rows_loaded + rows_rejected)
+                    from {LEDGER} where dataset = ? and status = 'loaded'""",
+                [ds.name],
+            ).fetchone()
+            table_rows = con.execute(f"select count(*) from {raw_table(ds)}").fetchone()[0]
+            rejects = con.execute(f"select count(*) from {REJECTS} where dataset = ?", [ds.name]).fetchone()[0]
+        objects, in_files, loaded, rejected, unbalanced = ledger
+        return {
+            "objects": objects,
+            "rows_in_files": in_files,
+            "rows_loaded": loaded,
+            "rows_rejected": rejected,
+            "table_rows": table_rows,
+            "rejects_table_rows": rejects,
+            "unbalanced_objects": unbalanced,
+            "passed": unbalanced == 0 and table_rows == loaded and rejects == rejected,
+        }
+
+    def row_counts(self) -> dict[str, int]:
+        with self.duckdb.get_connection() as con:
+            ensure_raw_schema(con, DATASETS)
+            return {ds.name: con.execute(f"select count(*) from {raw_table(ds)}").fetchone()[0] for ds in DATASETS}

@@ -1,0 +1,101 @@
+"""The environment switch: the only module that reads environment variables.
+
+Everything the pipeline needs to know about *where* it runs is resolved here once, into a
+frozen ``Settings``; resources, the dbt target and the CLI are built from that object. Tests
+build their own ``Settings`` instead of patching the environment.
+
+Secrets (AWS keys, Snowflake password) are deliberately *not* fields here: boto3 and the
+Snowflake connector read them from the environment themselves, so they never pass through
+our code, our logs or a Dagster run config.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_DATA = REPO_ROOT / "data" / "ml-latest-small"
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+
+TARGETS = ("local", "prod")
+STORES = ("folder", "s3")
+
+
+class SettingsError(ValueError):
+    """A setting has a value the project cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = REPO_ROOT / ".netflix_elt_home"
+    target: str = "local"  # dbt target and warehouse: local = DuckDB, prod = Snowflake
+    store: str = "folder"  # object store: folder (default) or s3
+    source: Path = SHIPPED_DATA  # MovieLens folder or zip (ml-latest-small, ml-20m, ml-25m...)
+    bucket: str = "netflix-elt"
+    s3_endpoint_url: str | None = None  # MinIO, SeaweedFS, moto... None = AWS
+    s3_region: str = "us-east-1"
+    synthetic_genome_tags: int = 64  # size of the stand-in genome when the source has none
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def store_root(self) -> Path:
+        """Root of the folder store; ``<root>/<bucket>/raw/...`` mirrors the S3 layout."""
+        return self.home / "object_store"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster_home"
+
+    @property
+    def work_dir(self) -> Path:
+        """Scratch space for staged downloads and generated files (safe to delete)."""
+        return self.home / "work"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        """Source rows the extract could not place (e.g. a rating without a valid time)."""
+        return self.home / "quarantine"
+
+    def with_home(self, home: Path) -> "Settings":
+        return replace(self, home=Path(home))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        target = env.get("NETFLIX_ELT_TARGET", "local")
+        if target not in TARGETS:
+            raise SettingsError(f"NETFLIX_ELT_TARGET={target!r}: expected one of {TARGETS}")
+        store = env.get("NETFLIX_ELT_STORE", "s3" if target == "prod" else "folder")
+        if store not in STORES:
+            raise SettingsError(f"NETFLIX_ELT_STORE={store!r}: expected one of {STORES}")
+        source = Path(env.get("NETFLIX_ELT_SOURCE", str(SHIPPED_DATA))).expanduser()
+        genome_tags = env.get("NETFLIX_ELT_SYNTHETIC_GENOME_TAGS", "64")
+        if not genome_tags.isdigit() or int(genome_tags) < 1:
+            raise SettingsError(f"NETFLIX_ELT_SYNTHETIC_GENOME_TAGS={genome_tags!r}: expected a positive integer")
+        return cls(
+            home=Path(env.get("NETFLIX_ELT_HOME", str(REPO_ROOT / ".netflix_elt_home"))).expanduser().resolve(),
+            target=target,
+            store=store,
+            source=source.resolve(),
+            bucket=env.get("NETFLIX_ELT_BUCKET", "netflix-elt"),
+            s3_endpoint_url=env.get("NETFLIX_ELT_S3_ENDPOINT_URL") or None,
+            s3_region=env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", "us-east-1")),
+            synthetic_genome_tags=int(genome_tags),
+        )
+
+    def export_for_dbt(self, environ: dict | None = None) -> None:
+        """dbt runs as a subprocess and reads its profile from the environment.
+
+        ``profiles.yml`` says ``env_var('NETFLIX_ELT_HOME')``; exporting the resolved value
+        means dbt and Dagster always agree on which warehouse file they use.
+        """
+        env = os.environ if environ is None else environ
+        env["NETFLIX_ELT_HOME"] = str(self.home)
+        env.setdefault("DBT_TARGET", self.target)

@@ -1,0 +1,43 @@
+"""Package definition. Versions are pinned to what was measured to install and work together
+offline (see README, "Dependencies"): the Dagster family on one release train, dbt-core below
+1.12 (newer releases need a parser wheel fetched from outside the package index)."""
+
+from setuptools import find_packages, setup
+
+DAGSTER = "1.13.27"
+DAGSTER_INTEGRATIONS = "0.29.27"
+
+setup(
+    name="netflix_elt",
+    version="0.1.0",
+    description="A runnable reference ELT platform over MovieLens: Dagster + dbt, DuckDB locally, S3 + Snowflake in production.",
+    packages=find_packages(exclude=["netflix_elt_tests", "netflix_elt_tests.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        f"dagster=={DAGSTER}",
+        f"dagster-webserver=={DAGSTER}",
+        f"dagster-dbt=={DAGSTER_INTEGRATIONS}",
+        f"dagster-aws=={DAGSTER_INTEGRATIONS}",
+        f"dagster-snowflake=={DAGSTER_INTEGRATIONS}",
+        f"dagster-duckdb=={DAGSTER_INTEGRATIONS}",
+        "dbt-core>=1.11,<1.12",
+        "dbt-duckdb>=1.11,<1.12",
+        "dbt-snowflake>=1.12,<1.13",
+        "duckdb>=1.4,<3",
+        # s3fs and boto3 together, so the resolver keeps one botocore that both accept.
+        "boto3>=1.40",
+        "s3fs>=2025.9.0",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "moto[server]>=5.1",
+        ],
+    },
+    entry_points={
+        "console_scripts": [
+            "netflix-elt=netflix_elt.cli:main",
+            "netflix-elt-generate=netflix_elt.synthetic:main",
+        ],
+    },
+)
