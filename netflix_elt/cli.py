@@ -1,6 +1,7 @@
 """``netflix-elt``: run the whole pipeline headless, or open the UI on the same state.
 
     netflix-elt run        materialize every asset (all ratings months) and print a summary
+    netflix-elt prepare    parse the dbt project once into its manifest
     netflix-elt dev        dagster dev on 127.0.0.1, with DAGSTER_HOME under NETFLIX_ELT_HOME
 
 Both use the Dagster instance under ``$NETFLIX_ELT_HOME/dagster_home``, so a headless run
@@ -115,15 +116,25 @@ def cmd_dev(args, settings: Settings) -> int:
     return 0  # not reached
 
 
+def cmd_prepare(args, settings: Settings) -> int:
+    settings.export_for_dbt()
+    from netflix_elt.assets.dbt import dbt_project, prepare
+
+    prepare()
+    print(f"dbt manifest ready: {dbt_project.manifest_path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="netflix-elt", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="materialize the whole pipeline and print a summary")
+    sub.add_parser("prepare", help="parse the dbt project into its manifest (done by make setup)")
     dev = sub.add_parser("dev", help="open the Dagster UI (dagster dev) on 127.0.0.1 with the same state")
     dev.add_argument("--port", type=int, default=3000)
     args = parser.parse_args(argv)
     settings = Settings.from_env()
-    return {"run": cmd_run, "dev": cmd_dev}[args.command](args, settings)
+    return {"run": cmd_run, "dev": cmd_dev, "prepare": cmd_prepare}[args.command](args, settings)
 
 
 if __name__ == "__main__":

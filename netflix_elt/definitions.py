@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from netflix_elt.assets.dbt import DBT_ASSETS
 from netflix_elt.assets.extract import build_extract_assets
 from netflix_elt.assets.load import build_load_assets, build_reconcile_checks
 from netflix_elt.resources.factory import build_resources
@@ -19,7 +20,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings.from_env()
     settings.export_for_dbt()
     return dg.Definitions(
-        assets=[*build_extract_assets(), *build_load_assets()],
+        assets=[*build_extract_assets(), *build_load_assets(), *DBT_ASSETS],
         asset_checks=build_reconcile_checks(),
         resources=build_resources(settings),
         executor=dg.in_process_executor,

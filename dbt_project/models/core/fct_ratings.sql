@@ -1,0 +1,55 @@
+{#
+    Incremental by an explicit, half-open time window [ratings_window_start, ratings_window_end).
+    Incremental run: the pre-hook deletes the window's rows from this table, then the model
+    inserts (append) the window's rows from staging. Delete-then-insert of a whole window is
+    idempotent: re-running a window, running windows out of order, or re-running after a
+    corrected delivery gives what a full refresh gives, and rows removed upstream disappear.
+    First build / --full-refresh: the window is ignored and all history is built.
+    `append` + a pre-hook works the same on dbt-duckdb and dbt-snowflake.
+#}
+{% set window_start = var('ratings_window_start') %}
+{% set window_end = var('ratings_window_end') %}
+{% set window_predicate -%}
+    rated_at >= cast('{{ window_start }}' as {{ dbt.type_timestamp() }})
+    and rated_at < cast('{{ window_end }}' as {{ dbt.type_timestamp() }})
+{%- endset %}
+
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook=[
+            "{% if is_incremental() %}delete from {{ this }} where " ~ window_predicate ~ "{% endif %}"
+        ],
+    )
+}}
+
+with
+
+ratings as (
+
+    select * from {{ ref('stg_ratings') }}
+    {% if is_incremental() %}
+    where {{ window_predicate }}
+    {% endif %}
+
+),
+
+final as (
+
+    select
+        user_id,
+        movie_id,
+        rating,
+        rated_at,
+        cast({{ dbt.date_trunc('day', 'rated_at') }} as date) as rated_date,
+        cast({{ dbt.date_trunc('month', 'rated_at') }} as date) as rated_month,
+        rating >= 4.0 as is_positive,
+        source_object,
+        loaded_at
+    from ratings
+
+)
+
+select * from final

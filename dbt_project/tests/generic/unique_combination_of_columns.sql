@@ -1,0 +1,10 @@
+{#
+    Fails for every combination of `combination_of_columns` that occurs more than once
+    (a model-level test: the grain of a table with a composite key).
+#}
+{% test unique_combination_of_columns(model, combination_of_columns) %}
+select {{ combination_of_columns | join(', ') }}, count(*) as occurrences
+from {{ model }}
+group by {{ combination_of_columns | join(', ') }}
+having count(*) > 1
+{% endtest %}
