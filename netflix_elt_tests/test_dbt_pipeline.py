@@ -1,0 +1,124 @@
+"""The whole pipeline on DuckDB from the shipped data, with marts checked against plain SQL."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+
+import dagster as dg
+import duckdb
+import pytest
+
+from netflix_elt.cli import run_all
+from netflix_elt.resources.object_store import FolderObjectStore
+from netflix_elt.settings import SHIPPED_DATA, Settings
+from netflix_elt_tests.conftest import materialize, write_csv
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """One full `netflix-elt run` (the same function `make run` calls) into a fresh home."""
+    settings = Settings(home=tmp_path_factory.mktemp("built") / "home", source=SHIPPED_DATA, synthetic_genome_tags=8)
+    summary = run_all(settings, instance=dg.DagsterInstance.ephemeral())
+    return settings, summary
+
+
+@pytest.fixture
+def copy_of_built(built, tmp_path):
+    """A private copy of the built state, for tests that change deliveries."""
+    settings, _ = built
+    shutil.copytree(settings.home, tmp_path / "home", ignore=shutil.ignore_patterns("dagster_home"))
+    return replace(settings, home=tmp_path / "home")
+
+
+def query(settings, sql, params=None):
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def test_the_full_run_materializes_every_asset_and_passes_every_check(built):
+    settings, summary = built
+    assert summary["success"], summary
+    assert summary["checks_failed"] == 0 and summary["checks_passed"] >= 100
+    from netflix_elt.definitions import defs
+
+    assert summary["assets_materialized"] == len(defs.resolve_asset_graph().get_all_asset_keys())
+
+
+def test_the_top_movie_and_its_average_match_plain_sql_over_the_raw_tables(built):
+    settings, _ = built
+    expected = query(
+        settings,
+        """select movieId, round(avg(rating), 4), count(*) from raw.ratings group by movieId
+           having count(*) >= 50 order by avg(rating) desc, count(*) desc limit 1""",
+    )[0]
+    got = query(settings, "select movie_id, avg_rating, ratings_count from marts.mart_movie_analysis where rating_rank = 1")
+    assert got == [expected]
+    assert query(settings, "select title_clean from marts.mart_movie_analysis where rating_rank = 1") == [
+        ("Shawshank Redemption, The",)
+    ]
+
+
+def test_every_rating_reaches_the_fact_table_and_the_genre_mart_counts_match(built):
+    settings, _ = built
+    assert query(settings, "select count(*) from core.fct_ratings") == [(100_836,)]
+    expected = query(
+        settings,
+        """select g.genre, count(*) from raw.ratings r join raw.movies m using (movieId),
+                  unnest(string_split(m.genres, '|')) as g(genre)
+           where g.genre <> '(no genres listed)' group by 1 order by 1""",
+    )
+    got = query(settings, "select genre, ratings_count from marts.mart_genre_rating_distribution where ratings_count > 0 and genre <> '(no genres listed)' order by 1")
+    assert got == expected
+
+
+def test_dim_users_holds_everyone_who_rated_or_tagged(built):
+    settings, _ = built
+    expected = query(settings, "select count(*) from (select userId from raw.ratings union select userId from raw.tags)")
+    assert query(settings, "select count(*) from core.dim_users") == expected == [(610,)]
+
+
+def test_titles_without_a_year_or_with_trailing_spaces_are_parsed(built):
+    settings, _ = built
+    rows = dict(query(settings, "select movie_id, release_year from core.dim_movies where movie_id in (1, 40697, 6184)"))
+    babylon5 = query(settings, "select movieId from raw.movies where title = 'Babylon 5'")[0][0]
+    runaway = query(settings, "select movieId from raw.movies where title = 'Runaway Brain (1995) '")[0][0]
+    years = dict(query(settings, f"select movie_id, release_year from core.dim_movies where movie_id in (1, {babylon5}, {runaway})"))
+    assert years == {1: 1995, babylon5: None, runaway: 1995}
+    assert rows.get(1) == 1995
+
+
+def test_a_changed_movie_redelivered_closes_its_old_snapshot_row_and_opens_a_new_one(copy_of_built):
+    settings = copy_of_built
+    movies = (SHIPPED_DATA / "movies.csv").read_bytes().replace(b"1,Toy Story (1995),", b"1,Toy Story (Director's Cut) (1995),")
+    path = settings.home / "movies.csv"
+    path.write_bytes(movies)
+    FolderObjectStore(root=str(settings.store_root)).put_file(path, "raw/movies/movies.csv")
+    selection = dg.AssetSelection.keys(["raw", "movies"]) | dg.AssetSelection.keys(["snapshots", "snap_movies"]).upstream(
+        depth=2
+    ) - dg.AssetSelection.groups("s3")
+    result = materialize(settings, selection)
+    assert result.success
+    history = query(
+        settings,
+        "select title, dbt_valid_to is null from snapshots.snap_movies where movie_id = 1 order by dbt_valid_from",
+    )
+    assert history == [("Toy Story (1995)", False), ("Toy Story (Director's Cut) (1995)", True)]
+
+
+def test_a_failing_blocking_data_test_stops_its_downstream(copy_of_built):
+    settings = copy_of_built
+    duplicated = (SHIPPED_DATA / "movies.csv").read_bytes() + b"1,Toy Story again (1995),Comedy\r\n"
+    path = write_csv(settings.home / "dup.csv", "")
+    path.write_bytes(duplicated)
+    FolderObjectStore(root=str(settings.store_root)).put_file(path, "raw/movies/movies.csv")
+    selection = dg.AssetSelection.keys(["raw", "movies"], ["staging", "stg_movies"], ["core", "dim_movies"])
+    result = materialize(settings, selection, raise_on_error=False)
+    checks = {
+        (e.asset_check_evaluation_data.asset_key.to_user_string(), e.asset_check_evaluation_data.check_name): e.asset_check_evaluation_data.passed
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+    assert checks[("raw/movies", "source_unique_raw_movies_movieId")] is False
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert dg.AssetKey(["core", "dim_movies"]) not in materialized
