@@ -2,6 +2,7 @@
 
     netflix-elt run        materialize every asset (all ratings months) and print a summary
     netflix-elt prepare    parse the dbt project once into its manifest
+    netflix-elt deliver    drop a new month of ratings / a changed movies.csv into the store
     netflix-elt dev        dagster dev on 127.0.0.1, with DAGSTER_HOME under NETFLIX_ELT_HOME
 
 Both use the Dagster instance under ``$NETFLIX_ELT_HOME/dagster_home``, so a headless run
@@ -118,10 +119,27 @@ def cmd_dev(args, settings: Settings) -> int:
 
 def cmd_prepare(args, settings: Settings) -> int:
     settings.export_for_dbt()
-    from netflix_elt.assets.dbt import dbt_project, prepare
+    from netflix_elt.dbt_manifest import dbt_project, prepare
 
     prepare()
     print(f"dbt manifest ready: {dbt_project.manifest_path}")
+    return 0
+
+
+def cmd_deliver(args, settings: Settings) -> int:
+    from netflix_elt.deliveries import deliver_movie_change, deliver_ratings_month
+    from netflix_elt.movielens import dataset
+    from netflix_elt.resources.factory import build_resources
+
+    resources = build_resources(settings)
+    store = resources["object_store"]
+    if args.what == "ratings":
+        movies = resources["source"].locate(dataset("movies")).path
+        obj = deliver_ratings_month(store, movies, args.month, rows=args.rows, seed=args.seed, work_dir=settings.work_dir)
+    else:
+        obj = deliver_movie_change(store, args.movie_id, args.title)
+    print(f"delivered {store.describe(obj.key)} (etag {obj.etag}, {obj.size} bytes)")
+    print("With the sensor `new_s3_objects` on (make dev -> Automation), a run loads it within a tick.")
     return 0
 
 
@@ -132,9 +150,18 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("prepare", help="parse the dbt project into its manifest (done by make setup)")
     dev = sub.add_parser("dev", help="open the Dagster UI (dagster dev) on 127.0.0.1 with the same state")
     dev.add_argument("--port", type=int, default=3000)
+    deliver = sub.add_parser("deliver", help="drop a new delivery into the object store (to watch the sensor)")
+    what = deliver.add_subparsers(dest="what", required=True)
+    ratings = what.add_parser("ratings", help="a month of ratings by new users")
+    ratings.add_argument("--month", required=True, help="YYYY-MM")
+    ratings.add_argument("--rows", type=int, default=500)
+    ratings.add_argument("--seed", type=int, default=7)
+    movie = what.add_parser("movie", help="movies.csv again, with one title changed")
+    movie.add_argument("--movie-id", type=int, default=1)
+    movie.add_argument("--title", default="Toy Story (Director's Cut) (1995)")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
-    return {"run": cmd_run, "dev": cmd_dev, "prepare": cmd_prepare}[args.command](args, settings)
+    return {"run": cmd_run, "dev": cmd_dev, "prepare": cmd_prepare, "deliver": cmd_deliver}[args.command](args, settings)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from netflix_elt.assets.dbt import DBT_ASSETS
 from netflix_elt.assets.extract import build_extract_assets
 from netflix_elt.assets.load import build_load_assets, build_reconcile_checks
 from netflix_elt.resources.factory import build_resources
+from netflix_elt.sensors import build_new_objects_sensor
 from netflix_elt.settings import Settings
 
 
@@ -22,6 +23,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=[*build_extract_assets(), *build_load_assets(), *DBT_ASSETS],
         asset_checks=build_reconcile_checks(),
+        sensors=[build_new_objects_sensor()],
         resources=build_resources(settings),
         executor=dg.in_process_executor,
     )

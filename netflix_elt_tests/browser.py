@@ -77,6 +77,7 @@ class PageReport:
     console_messages: list[str] = field(default_factory=list)  # everything logged, for diagnosis
     requests: list[str] = field(default_factory=list)  # every URL the page asked for
     probe: Any = None  # the value of the probe expression once the page settled
+    ready: bool = False  # whether the ready expression became true before the timeout
     screenshot: Path | None = None
 
 
@@ -159,7 +160,7 @@ def render_page(
     settle: float = 1.0,
     chromium: str | None = None,
 ) -> PageReport:
-    """Load ``url`` in headless Chromium; wait until ``ready`` is true, then ``settle`` seconds more.
+    """Load ``url`` in headless Chromium; wait until ``ready`` is true (or ``timeout``), then ``settle`` seconds more.
 
     The screenshot is the full page (not just the viewport).
     """
@@ -183,16 +184,21 @@ def render_page(
                 for domain in ("Runtime", "Log", "Page", "Network"):
                     dt.send(f"{domain}.enable")
                 dt.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
-                dt.send("Page.navigate", {"url": url})
+                nav = dt.send("Page.navigate", {"url": url})
+                if nav.get("errorText"):
+                    raise BrowserError(f"cannot open {url}: {nav['errorText']}")
                 deadline = time.monotonic() + timeout
+                # only the new document counts: not about:blank, which is still there right after navigate
+                loaded = f"location.href === {json.dumps(url)} && document.readyState === 'complete'"
                 while True:
                     try:
-                        if dt.evaluate(f"Boolean({ready})"):
+                        if dt.evaluate(f"({loaded}) && Boolean({ready})"):
+                            report.ready = True
                             break
                     except BrowserError:
                         pass  # the new document may not exist yet
                     if time.monotonic() > deadline:
-                        raise BrowserError(f"page not ready after {timeout}s: {ready}")
+                        break  # the caller sees report.ready is False, with the probe to say why
                     dt.pump(0.2)
                 dt.pump(settle)
                 report.probe = dt.evaluate(probe)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -43,7 +44,8 @@ def s3_server():
 @pytest.fixture
 def s3_bucket(s3_server, request):
     """A fresh, empty bucket per test."""
-    name = "t-" + request.node.name.lower().replace("_", "-")[:50].strip("-")
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())
+    name = ("t-" + slug)[:60].strip("-")
     client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
     client.create_bucket(Bucket=name)
     return name

@@ -7,7 +7,8 @@ import json
 import dagster as dg
 import pytest
 
-from netflix_elt.assets.dbt import dbt_project, translator
+from netflix_elt.assets.dbt import translator
+from netflix_elt.dbt_manifest import dbt_project
 from netflix_elt.definitions import defs
 from netflix_elt.movielens import DATASETS
 

@@ -294,9 +294,14 @@ def test_the_dashboard_renders_in_a_real_browser_without_console_errors(built):
         built.url,
         screenshot=shot,
         probe=probe,
-        ready=f"document.querySelectorAll('.plot-container svg.main-svg').length >= {len(built.charts)}",
+        # every chart drawn, with all its points (Plotly draws asynchronously, chart by chart)
+        ready=f"document.querySelectorAll('[data-chart]').length === {len(built.charts)} && " + """
+            Array.from(document.querySelectorAll('[data-chart]')).every(card =>
+            card.querySelectorAll('.plot-container svg.main-svg').length > 0
+            && card.querySelectorAll('.plot-container .point').length >= Number(card.dataset.points))""",
     )
     assert report.console_errors == [], report.console_messages
+    assert report.ready, report.probe
     assert [url for url in report.requests if not url.startswith("file://")] == [], "the page asks for nothing over the network"
     assert [c["key"] for c in report.probe] == [c.key for c in built.charts]
     for chart in report.probe:

@@ -57,21 +57,48 @@
 {%- endmacro %}
 
 
-{# ---- is a (string) value an element of an array ---- #}
-{% macro array_contains(array_expr, value_expr) -%}
-    {{ return(adapter.dispatch('array_contains', 'netflix_elt')(array_expr, value_expr)) }}
+{# ---- one row per array element: a FROM-clause item to put after `from <relation> as <alias>,`
+    `unnest_array(array_expr, alias)` joins laterally; `unnest_value(alias)` is the element (text)
+    and `unnest_position(alias)` its 1-based position in the array.
+#}
+{% macro unnest_array(array_expr, alias) -%}
+    {{ return(adapter.dispatch('unnest_array', 'netflix_elt')(array_expr, alias)) }}
 {%- endmacro %}
 
-{% macro default__array_contains(array_expr, value_expr) -%}
-    ({{ value_expr }} = any({{ array_expr }}))
+{% macro default__unnest_array(array_expr, alias) -%}
+    unnest({{ array_expr }}) with ordinality as {{ alias }}(value, position)
 {%- endmacro %}
 
-{% macro duckdb__array_contains(array_expr, value_expr) -%}
-    list_contains({{ array_expr }}, {{ value_expr }})
+{% macro duckdb__unnest_array(array_expr, alias) -%}
+    (select unnest({{ array_expr }}) as value, generate_subscripts({{ array_expr }}, 1) as position) as {{ alias }}
 {%- endmacro %}
 
-{% macro snowflake__array_contains(array_expr, value_expr) -%}
-    array_contains(cast({{ value_expr }} as variant), {{ array_expr }})
+{% macro snowflake__unnest_array(array_expr, alias) -%}
+    lateral flatten(input => {{ array_expr }}) as {{ alias }}
+{%- endmacro %}
+
+{% macro unnest_value(alias) -%}
+    {{ return(adapter.dispatch('unnest_value', 'netflix_elt')(alias)) }}
+{%- endmacro %}
+
+{% macro default__unnest_value(alias) -%}
+    {{ alias }}.value
+{%- endmacro %}
+
+{% macro snowflake__unnest_value(alias) -%}
+    cast({{ alias }}.value as varchar)
+{%- endmacro %}
+
+{% macro unnest_position(alias) -%}
+    {{ return(adapter.dispatch('unnest_position', 'netflix_elt')(alias)) }}
+{%- endmacro %}
+
+{% macro default__unnest_position(alias) -%}
+    {{ alias }}.position
+{%- endmacro %}
+
+{% macro snowflake__unnest_position(alias) -%}
+    ({{ alias }}.index + 1)
 {%- endmacro %}
 
 
@@ -121,16 +148,14 @@
 {%- endmacro %}
 
 
-{# ---- the title without its trailing release year (same pattern as above), trimmed ---- #}
+{# ---- the title without its trailing release year (same pattern as above), trimmed ----
+    The pattern is anchored at the end, so it matches at most once: the 3-argument
+    regexp_replace means the same on DuckDB (first match) and Snowflake (all matches).
+#}
 {% macro strip_release_year(title_expr) -%}
     {{ return(adapter.dispatch('strip_release_year', 'netflix_elt')(title_expr)) }}
 {%- endmacro %}
 
 {% macro default__strip_release_year(title_expr) -%}
     trim(regexp_replace({{ title_expr }}, '{{ release_year_pattern() }}', ''))
-{%- endmacro %}
-
-{% macro snowflake__strip_release_year(title_expr) -%}
-    {#- Snowflake's 4th argument is the start position; replace only the (anchored) match. -#}
-    trim(regexp_replace({{ title_expr }}, '{{ release_year_pattern() }}', '', 1, 1))
 {%- endmacro %}

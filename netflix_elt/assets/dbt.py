@@ -27,12 +27,10 @@ from datetime import datetime
 from typing import Any, Mapping
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
+from netflix_elt.dbt_manifest import dbt_project
 from netflix_elt.partitions import ratings_monthly
-from netflix_elt.settings import DBT_PROJECT_DIR
-
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target="local")
 # Under `dagster dev` the manifest is (re)built on load; everywhere else `netflix-elt prepare`
 # (run by `make setup`) builds it once, so loading the code location never parses dbt.
 dbt_project.prepare_if_dev()
@@ -125,8 +123,3 @@ def dbt_snapshots(context: dg.AssetExecutionContext, dbt: DbtCliResource):
 
 
 DBT_ASSETS = [dbt_models, dbt_fct_ratings, dbt_marts, dbt_snapshots]
-
-
-def prepare() -> None:
-    """Parse the dbt project into target/manifest.json (what `make setup` runs)."""
-    dbt_project.preparer.prepare(dbt_project)

@@ -6,9 +6,17 @@
     corrected delivery gives what a full refresh gives, and rows removed upstream disappear.
     First build / --full-refresh: the window is ignored and all history is built.
     `append` + a pre-hook works the same on dbt-duckdb and dbt-snowflake.
+    tmp_relation_type (dbt-snowflake only): 'view' (a temporary view, dbt-snowflake's own default
+    for append); a Snowflake emulator that cannot create temporary relations (fakesnow) needs
+    --vars '{snowflake_tmp_relation_type: transient}'.
 #}
 {% set window_start = var('ratings_window_start') %}
 {% set window_end = var('ratings_window_end') %}
+{% if window_start | string >= window_end | string %}
+    {{ exceptions.raise_compiler_error(
+        "fct_ratings: empty window, ratings_window_start (" ~ window_start
+        ~ ") must be before ratings_window_end (" ~ window_end ~ ")") }}
+{% endif %}
 {% set window_predicate -%}
     rated_at >= cast('{{ window_start }}' as {{ dbt.type_timestamp() }})
     and rated_at < cast('{{ window_end }}' as {{ dbt.type_timestamp() }})
@@ -19,6 +27,7 @@
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
+        tmp_relation_type=var('snowflake_tmp_relation_type'),
         pre_hook=[
             "{% if is_incremental() %}delete from {{ this }} where " ~ window_predicate ~ "{% endif %}"
         ],

@@ -8,27 +8,15 @@ genres as (
 
 ),
 
-movies as (
+movie_genres as (
 
-    select * from {{ ref('dim_movies') }}
+    select * from {{ ref('bridge_movie_genres') }}
 
 ),
 
 ratings as (
 
     select * from {{ ref('fct_ratings') }}
-
-),
-
--- a movie counts in each of its genres (no unnesting: membership test against the seed's list)
-movie_genres as (
-
-    select
-        genres.genre,
-        movies.movie_id
-    from movies
-    inner join genres
-        on {{ array_contains('movies.genres', 'genres.genre') }}
 
 ),
 

@@ -18,7 +18,7 @@ renamed as (
 
 ),
 
-final as (
+parsed as (
 
     select
         movie_id,
@@ -29,13 +29,26 @@ final as (
         -- '(no genres listed)' is MovieLens's placeholder, not a genre: it becomes an empty array.
         {{ split_to_array("nullif(genres_raw, '(no genres listed)')", '|') }} as genres,
         nullif({{ dbt.split_part('genres_raw', "'|'", 1) }}, '(no genres listed)') as primary_genre,
-        case
-            when genres_raw = '(no genres listed)' then 0
-            else {{ dbt.length('genres_raw') }} - {{ dbt.length(dbt.replace('genres_raw', "'|'", "''")) }} + 1
-        end as genre_count,
         source_object,
         loaded_at
     from renamed
+
+),
+
+final as (
+
+    select
+        movie_id,
+        title,
+        title_clean,
+        release_year,
+        genres_raw,
+        genres,
+        primary_genre,
+        {{ array_length('genres') }} as genre_count,
+        source_object,
+        loaded_at
+    from parsed
 
 )
 

@@ -1,0 +1,149 @@
+"""A sensor that loads new S3 objects as they arrive.
+
+Each tick lists the store's ``raw/`` prefix in key order, resuming *after* the key where the
+previous tick stopped, for at most ``max_objects_per_tick`` objects. When a listing reaches
+the end, the next tick starts a new sweep from the beginning. So a bucket with 100,000
+objects costs each tick a bounded amount of listing, and any new object is seen within one
+sweep wherever its key sorts.
+
+What counts as new: an object last modified at or after ``since`` (the start of the previous
+sweep, minus a clock-skew margin) whose (key, ETag) is not in ``handled``. ``handled`` only
+keeps entries young enough to be seen again, so the cursor stays small. The first tick sets
+``since`` to "now": objects delivered before the sensor was first switched on are the job of
+a regular run or a backfill, not of hundreds of sensor runs.
+
+For each new object version the sensor records a materialization of its S3-file asset (the
+delivery happened outside Dagster) and requests ONE run (run key ``<key>@<etag>``) of its
+raw-table load and everything downstream: for ratings, that month's partition.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from netflix_elt.layout import classify
+from netflix_elt.movielens import RAW_PREFIX
+from netflix_elt.partitions import ratings_monthly
+from netflix_elt.resources.object_store import ObjectStore, StoredObject
+
+CLOCK_SKEW_MARGIN_S = 60.0
+MAX_OBJECTS_PER_TICK = 10_000
+PAGE_SIZE = 1_000
+
+
+@dataclass
+class SensorCursor:
+    after: str = ""  # last key listed in the current sweep ("" = start of a sweep)
+    since: float = 0.0  # objects modified at/after this are candidates in this sweep
+    next_since: float = 0.0  # `since` for the next sweep: when this sweep started, minus margin
+    handled: dict[str, list] = field(default_factory=dict)  # key -> [etag, last_modified]
+
+    def dumps(self) -> str:
+        return json.dumps({"after": self.after, "since": self.since, "next_since": self.next_since, "handled": self.handled})
+
+    @classmethod
+    def loads(cls, text: str | None, now: float) -> "SensorCursor":
+        if not text:
+            start = now - CLOCK_SKEW_MARGIN_S
+            return cls(since=start, next_since=start)
+        data = json.loads(text)
+        return cls(data["after"], data["since"], data["next_since"], data["handled"])
+
+
+@dataclass
+class TickPlan:
+    new_objects: list[StoredObject]
+    skipped: list[tuple[str, str]]  # (key, why)
+    cursor: SensorCursor
+    listed: int
+    sweep_finished: bool
+
+
+def plan_tick(store: ObjectStore, cursor: SensorCursor, now: float, max_objects: int = MAX_OBJECTS_PER_TICK,
+              page_size: int = PAGE_SIZE) -> TickPlan:
+    """Pure planning over one bounded slice of the listing: what is new, and the next cursor."""
+    new, skipped, listed = [], [], 0
+    last_key = cursor.after
+    finished = True
+    for obj in store.list_objects(RAW_PREFIX, start_after=cursor.after or None, page_size=page_size):
+        listed += 1
+        last_key = obj.key
+        slot = classify(obj.key, obj.size)
+        if slot is None:
+            skipped.append((obj.key, "not a delivery under the raw/ layout"))
+        elif obj.size == 0:
+            skipped.append((obj.key, "zero-byte object"))
+        elif slot.month is not None and not ratings_monthly.has_partition_key(slot.month):
+            skipped.append((obj.key, f"month {slot.month} is outside the ratings partitions"))
+        elif obj.last_modified >= cursor.since and cursor.handled.get(obj.key, [None])[0] != obj.etag:
+            new.append(obj)
+            cursor.handled[obj.key] = [obj.etag, obj.last_modified]
+        if listed >= max_objects:
+            finished = False
+            break
+    if finished:  # reached the end: the next tick starts a new sweep
+        cursor.after = ""
+        cursor.since, cursor.next_since = cursor.next_since, now - CLOCK_SKEW_MARGIN_S
+        # Keep only entries that the next sweep could see again (modified since `since`).
+        cursor.handled = {k: v for k, v in cursor.handled.items() if v[1] >= cursor.since}
+    else:
+        cursor.after = last_key
+    return TickPlan(new, skipped, cursor, listed, finished)
+
+
+def _selection_for(raw_key: dg.AssetKey, asset_graph) -> list[dg.AssetKey]:
+    return sorted(dg.AssetSelection.keys(raw_key).downstream().resolve(asset_graph), key=lambda k: k.to_user_string())
+
+
+def build_new_objects_sensor(
+    max_objects_per_tick: int = MAX_OBJECTS_PER_TICK,
+    page_size: int = PAGE_SIZE,
+    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
+) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="new_s3_objects",
+        minimum_interval_seconds=30,
+        default_status=default_status,
+        description="Loads each new or changed object under raw/ (and what is downstream) as it arrives.",
+    )
+    def new_s3_objects(context: dg.SensorEvaluationContext, object_store: ObjectStore) -> dg.SensorResult:
+        now = time.time()
+        cursor = SensorCursor.loads(context.cursor, now)
+        plan = plan_tick(object_store, cursor, now, max_objects_per_tick, page_size)
+        for key, why in plan.skipped[:20]:  # stray keys are logged, never fatal; a few are enough
+            context.log.info(f"skipped {key}: {why}")
+        if len(plan.skipped) > 20:
+            context.log.info(f"... and {len(plan.skipped) - 20} more skipped keys")
+        asset_graph = context.repository_def.asset_graph
+        requests, events = [], []
+        for obj in plan.new_objects:
+            slot = classify(obj.key, obj.size)
+            raw_key = dg.AssetKey(["raw", slot.dataset.name])
+            events.append(
+                dg.AssetMaterialization(
+                    asset_key=dg.AssetKey(["s3", slot.dataset.name]),
+                    partition=slot.month,
+                    description=f"delivered: {obj.key}",
+                    metadata={"key": obj.key, "etag": obj.etag, "bytes": dg.MetadataValue.int(obj.size),
+                              "location": object_store.describe(obj.key), "seen_by": "sensor new_s3_objects"},
+                )
+            )
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"{obj.key}@{obj.etag}",
+                    asset_selection=_selection_for(raw_key, asset_graph),
+                    partition_key=slot.month,
+                    tags={"netflix_elt/object": obj.key[:200], "netflix_elt/etag": obj.etag[:64]},
+                )
+            )
+        context.log.info(
+            f"listed {plan.listed} objects after {context.cursor and json.loads(context.cursor)['after']!r}: "
+            f"{len(requests)} new, {len(plan.skipped)} skipped{', sweep finished' if plan.sweep_finished else ''}"
+        )
+        return dg.SensorResult(run_requests=requests, asset_events=events, cursor=plan.cursor.dumps())
+
+    return new_s3_objects
