@@ -27,11 +27,15 @@ setup(
         # s3fs and boto3 together, so the resolver keeps one botocore that both accept.
         "boto3>=1.40",
         "s3fs>=2025.9.0",
+        # Charts of the local dashboard; plotly.js is inlined into the page (no CDN, no pandas).
+        "plotly>=6,<8",
     ],
     extras_require={
         "test": [
             "pytest>=8",
             "moto[server]>=5.1",
+            # Drives headless Chromium over the DevTools protocol in the dashboard test.
+            "websockets>=13",
         ],
     },
     entry_points={

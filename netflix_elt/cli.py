@@ -78,8 +78,16 @@ def run_all(settings: Settings, instance=None, selection=None) -> dict:
         "failed_steps": failed_steps,
         "raw_rows": warehouse.row_counts(),
         "warehouse": warehouse.describe(),
+        "dashboard": _dashboard_path(result),
     }
     return summary
+
+
+def _dashboard_path(result) -> str | None:
+    for event in result.get_asset_materialization_events():
+        if event.asset_key.to_user_string() == "dashboard":
+            return event.materialization.metadata["path"].value
+    return None
 
 
 def print_summary(summary: dict, out=sys.stdout) -> None:
@@ -96,6 +104,8 @@ def print_summary(summary: dict, out=sys.stdout) -> None:
     for table, rows in summary["raw_rows"].items():
         p(f"    raw.{table:<14} {rows:>12,}")
     p(f"  warehouse: {summary['warehouse']}")
+    if summary.get("dashboard"):
+        p(f"  dashboard: {summary['dashboard']}")
     for label, value in summary.get("extra", {}).items():
         p(f"  {label}: {value}")
 

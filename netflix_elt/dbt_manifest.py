@@ -4,6 +4,10 @@
 (``netflix-elt prepare``, run by ``make setup``) must not import the assets.
 """
 
+import os
+import sys
+from pathlib import Path
+
 from dagster_dbt import DbtProject
 
 from netflix_elt.settings import DBT_PROJECT_DIR
@@ -11,6 +15,19 @@ from netflix_elt.settings import DBT_PROJECT_DIR
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target="local")
 
 
+def dbt_executable() -> str:
+    """The dbt installed next to this interpreter, so a venv works without being activated."""
+    beside = Path(sys.executable).with_name("dbt")
+    return str(beside) if beside.exists() else "dbt"
+
+
 def prepare() -> None:
-    """Parse the dbt project into target/manifest.json."""
+    """Parse the dbt project into target/manifest.json.
+
+    dagster-dbt's preparer looks for ``dbt`` on PATH; put this interpreter's bin folder first
+    so `make setup` works in a venv that was never activated.
+    """
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     dbt_project.preparer.prepare(dbt_project)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from netflix_elt.assets.dashboard import dashboard
 from netflix_elt.assets.dbt import DBT_ASSETS
 from netflix_elt.assets.extract import build_extract_assets
 from netflix_elt.assets.load import build_load_assets, build_reconcile_checks
@@ -21,7 +22,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings.from_env()
     settings.export_for_dbt()
     return dg.Definitions(
-        assets=[*build_extract_assets(), *build_load_assets(), *DBT_ASSETS],
+        assets=[*build_extract_assets(), *build_load_assets(), *DBT_ASSETS, dashboard],
         asset_checks=build_reconcile_checks(),
         sensors=[build_new_objects_sensor()],
         resources=build_resources(settings),

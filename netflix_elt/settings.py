@@ -50,6 +50,10 @@ class Settings:
         return self.home / "object_store"
 
     @property
+    def dashboard_dir(self) -> Path:
+        return self.home / "dashboard"
+
+    @property
     def dagster_home(self) -> Path:
         return self.home / "dagster_home"
 

@@ -254,7 +254,7 @@ def test_the_top_rated_movies_chart_follows_the_mart_ranking(built, built_wareho
 
 def test_the_dashboard_asset_depends_on_the_marts_and_reports_its_page(built_warehouse, tmp_path):
     assert {dep.asset_key for dep in dashboard_asset.specs_by_key[dg.AssetKey("dashboard")].deps} == set(MART_KEYS)
-    assert {k.to_user_string() for k in MART_KEYS} == set(MART_MODELS)
+    assert {k.to_user_string() for k in MART_KEYS} == {f"marts/{name}" for name in MART_MODELS}
     writable = tmp_path / "warehouse.duckdb"  # DuckDBResource opens read-write: give it its own copy
     shutil.copyfile(built_warehouse, writable)
     out = tmp_path / "home" / "dashboard"

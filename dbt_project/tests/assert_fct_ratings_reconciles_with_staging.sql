@@ -1,15 +1,26 @@
 {{ config(meta={'dagster': {'ref': {'name': 'fct_ratings'}}}) }}
 {#
-    fct_ratings holds exactly the ratings of stg_ratings: same (user, movie, rating, rated_at)
-    rows, nothing missing, nothing extra. Catches a window run that left a gap, a duplicate, or a
-    row deleted upstream. (The `meta.dagster.ref` tells Dagster which asset this check is on.)
+    Within the window this run processed, fct_ratings holds exactly the ratings of stg_ratings:
+    same (user, movie, rating, rated_at) rows, nothing missing, nothing extra. Catches a window
+    run that left a gap, a duplicate, or a row deleted upstream.
+
+    Scoped to the run's window [ratings_window_start, ratings_window_end) because fct_ratings is
+    partitioned by month: a run of one month answers for that month, and other months may be
+    legitimately behind their raw data until their own run (the defaults cover all time, so a
+    plain `dbt build` checks everything). The `meta.dagster.ref` tells Dagster which asset this
+    check is on.
 #}
+{% set window_predicate -%}
+    rated_at >= cast('{{ var("ratings_window_start") }}' as {{ dbt.type_timestamp() }})
+    and rated_at < cast('{{ var("ratings_window_end") }}' as {{ dbt.type_timestamp() }})
+{%- endset %}
+
 with fct as (
-    select user_id, movie_id, rating, rated_at from {{ ref('fct_ratings') }}
+    select user_id, movie_id, rating, rated_at from {{ ref('fct_ratings') }} where {{ window_predicate }}
 ),
 
 stg as (
-    select user_id, movie_id, rating, rated_at from {{ ref('stg_ratings') }}
+    select user_id, movie_id, rating, rated_at from {{ ref('stg_ratings') }} where {{ window_predicate }}
 ),
 
 missing as (

@@ -14,7 +14,7 @@ from netflix_elt.dashboard import MART_MODELS, build_dashboard
 from netflix_elt.resources.warehouse import DuckDBWarehouse, Warehouse
 
 DASHBOARD_KEY = dg.AssetKey("dashboard")
-MART_KEYS = [dg.AssetKey(name) for name in MART_MODELS]
+MART_KEYS = [dg.AssetKey(["marts", name]) for name in MART_MODELS]  # dbt keys: <schema>/<model>
 
 
 class DashboardSettings(dg.ConfigurableResource):

@@ -40,7 +40,18 @@ SNAPSHOT_SELECTOR = "resource_type:snapshot"
 
 
 class NetflixDbtTranslator(DagsterDbtTranslator):
-    """Groups follow the project's folders: staging, core, marts; snapshots apart."""
+    """Groups follow the project's folders: staging, core, marts; snapshots apart.
+
+    Marts carry an ``eager`` automation condition: when a sensor run or a backfill has
+    updated what they read (and nothing upstream is still in progress), Dagster's automation
+    sensor rebuilds them once. Sensor runs already include the marts, so this only acts after
+    backfills and hand-made partial runs.
+    """
+
+    def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
+        if self.get_group_name(dbt_resource_props) == "marts" and dbt_resource_props["resource_type"] == "model":
+            return dg.AutomationCondition.eager()
+        return None
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         resource_type = dbt_resource_props["resource_type"]
@@ -83,6 +94,12 @@ def _cautious_unless_subset(context) -> list[str]:
     return ["--indirect-selection", "cautious"]
 
 
+class FctRatingsConfig(dg.Config):
+    """Launchpad config of the fct_ratings step: `full_refresh: true` rebuilds all history."""
+
+    full_refresh: bool = False
+
+
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
@@ -92,11 +109,14 @@ def _cautious_unless_subset(context) -> list[str]:
     backfill_policy=dg.BackfillPolicy.single_run(),
     name="dbt_fct_ratings",
 )
-def dbt_fct_ratings(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+def dbt_fct_ratings(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: FctRatingsConfig):
     window = context.partition_time_window
     dbt_vars = ratings_window_vars(window.start, window.end)
     context.log.info(f"fct_ratings window [{dbt_vars['ratings_window_start']}, {dbt_vars['ratings_window_end']})")
-    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
+    args = ["build", "--vars", json.dumps(dbt_vars)]
+    if config.full_refresh:
+        args.append("--full-refresh")  # rebuild all history, whatever the window
+    yield from dbt.cli(args, context=context).stream()
 
 
 @dbt_assets(

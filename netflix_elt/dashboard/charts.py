@@ -176,7 +176,7 @@ def user_engagement(data: DashboardData) -> Chart:
     _layout(fig, height=430, margin=dict(l=10, r=20, t=60, b=110), legend=_legend_below())
     fig.update_yaxes(title_text="users", row=1, col=1, secondary_y=False)
     fig.update_yaxes(title_text="share of all ratings", row=1, col=1, secondary_y=True, showgrid=False,
-                     range=[0, max(top_share * 1.12, 1)], ticksuffix="%", tickformat=".0f")
+                     range=[0, max(top_share * 1.12, 1)], dtick=10 if top_share <= 60 else 20, ticksuffix="%", tickformat=".0f")
     fig.update_yaxes(title_text="users", row=1, col=2)
     fig.update_xaxes(title_text="ratings given (log₂ buckets)", row=1, col=2)
     fig.update_annotations(font_size=13)

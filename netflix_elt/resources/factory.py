@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from dagster_aws.s3 import S3Resource
 from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
 
+from netflix_elt.assets.dashboard import DashboardSettings
 from netflix_elt.assets.extract import ExtractSettings
 from netflix_elt.resources.movielens_source import MovieLensSource
 from netflix_elt.resources.object_store import FolderObjectStore, ObjectStore, S3ObjectStore
 from netflix_elt.resources.warehouse import DuckDBWarehouse, Warehouse
+from netflix_elt.dbt_manifest import dbt_executable
 from netflix_elt.settings import DBT_PROJECT_DIR, Settings
-
-
-def dbt_executable() -> str:
-    """The dbt installed next to this interpreter, so a venv works without being activated."""
-    beside = Path(sys.executable).with_name("dbt")
-    return str(beside) if beside.exists() else "dbt"
 
 
 def build_object_store(settings: Settings) -> ObjectStore:
@@ -51,5 +44,6 @@ def build_resources(settings: Settings) -> dict:
         "object_store": build_object_store(settings),
         "warehouse": build_warehouse(settings),
         "dbt": DbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR), target=settings.target, dbt_executable=dbt_executable()),
+        "dashboard_settings": DashboardSettings(output_dir=str(settings.dashboard_dir)),
         "extract_settings": ExtractSettings(work_dir=str(settings.work_dir), quarantine_dir=str(settings.quarantine_dir)),
     }

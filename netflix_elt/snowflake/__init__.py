@@ -1,0 +1,1 @@
+"""Snowflake: provisioning as code (``provision``), quoting (``sql``) and COPY INTO (``copy_into``)."""
