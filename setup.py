@@ -36,6 +36,9 @@ setup(
             "moto[server]>=5.1",
             # Drives headless Chromium over the DevTools protocol in the dashboard test.
             "websockets>=13",
+            # The Snowflake emulator (wire protocol server) the prod path is tested against; with
+            # sqlglot and sqlglotc pinned together (constraints.txt), else `import sqlglot` breaks.
+            "fakesnow[server]==0.12.1",
         ],
     },
     entry_points={

@@ -12,28 +12,14 @@ shows up in the UI's run history and asset catalogue.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
 from pathlib import Path
 
+from netflix_elt.instance import INSTANCE_YAML, ensure_dagster_home  # noqa: F401  (INSTANCE_YAML re-exported)
 from netflix_elt.settings import REPO_ROOT, Settings
-
-INSTANCE_YAML = """\
-# The Dagster instance of this NETFLIX_ELT_HOME (written by netflix-elt; edit freely).
-# SQLite storage under this folder; production would use dagster-postgres (see README).
-telemetry:
-  enabled: false
-"""
-
-
-def ensure_dagster_home(settings: Settings) -> Path:
-    home = settings.dagster_home
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(INSTANCE_YAML)
-    return home
 
 
 def _instance(settings: Settings):
@@ -79,8 +65,20 @@ def run_all(settings: Settings, instance=None, selection=None) -> dict:
         "raw_rows": warehouse.row_counts(),
         "warehouse": warehouse.describe(),
         "dashboard": _dashboard_path(result),
+        "step_seconds": _step_seconds(result),
     }
     return summary
+
+
+def _step_seconds(result) -> dict[str, float]:
+    """Wall time of each step, from the run's own STEP_SUCCESS/STEP_FAILURE events."""
+    seconds = {}
+    for event in result.all_events:
+        if event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
+            duration = getattr(event.event_specific_data, "duration_ms", None)
+            if duration is not None:
+                seconds[event.step_key] = round(duration / 1000, 3)
+    return seconds
 
 
 def _dashboard_path(result) -> str | None:
@@ -113,6 +111,8 @@ def print_summary(summary: dict, out=sys.stdout) -> None:
 def cmd_run(args, settings: Settings) -> int:
     summary = run_all(settings)
     print_summary(summary)
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=2, default=str))
     return 0 if summary["success"] else 1
 
 
@@ -156,7 +156,8 @@ def cmd_deliver(args, settings: Settings) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="netflix-elt", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="materialize the whole pipeline and print a summary")
+    run = sub.add_parser("run", help="materialize the whole pipeline and print a summary")
+    run.add_argument("--json", help="also write the summary (with per-step seconds) to this file")
     sub.add_parser("prepare", help="parse the dbt project into its manifest (done by make setup)")
     dev = sub.add_parser("dev", help="open the Dagster UI (dagster dev) on 127.0.0.1 with the same state")
     dev.add_argument("--port", type=int, default=3000)

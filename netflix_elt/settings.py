@@ -29,6 +29,55 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
+class SnowflakeSettings:
+    """Where the prod warehouse is. Non-secret values only: the password or private key are
+    handed to dagster-snowflake as ``dg.EnvVar`` references (resolved at run time, shown in
+    the UI by name only), never as values."""
+
+    account: str | None = None
+    user: str | None = None
+    database: str = "NETFLIX_ELT"
+    warehouse: str = "NETFLIX_ELT_WH"
+    loader_role: str = "LOADER"
+    transformer_role: str = "TRANSFORMER"
+    auth: str = "password"  # password | key_pair (which env var holds the secret)
+    host: str | None = None  # set for an emulator (fakesnow); None = derived from the account
+    port: int = 443
+    protocol: str = "https"
+    stage_mode: str | None = None  # external (S3 stage) | internal (PUT); None = by host
+    integration_role_arn: str | None = None
+
+    PASSWORD_ENV = "SNOWFLAKE_PASSWORD"
+    PRIVATE_KEY_PATH_ENV = "SNOWFLAKE_PRIVATE_KEY_PATH"
+    PRIVATE_KEY_PASSPHRASE_ENV = "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE"
+
+    @property
+    def is_emulator(self) -> bool:
+        return (self.host or "").strip().lower() in ("127.0.0.1", "localhost", "::1", "[::1]")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "SnowflakeSettings":
+        base = cls()
+        port = env.get("SNOWFLAKE_PORT", "443")
+        if not port.isdigit():
+            raise SettingsError(f"SNOWFLAKE_PORT={port!r}: expected a port number")
+        return cls(
+            account=env.get("SNOWFLAKE_ACCOUNT") or None,
+            user=env.get("SNOWFLAKE_USER") or None,
+            database=env.get("SNOWFLAKE_DATABASE") or base.database,
+            warehouse=env.get("SNOWFLAKE_WAREHOUSE") or base.warehouse,
+            loader_role=env.get("SNOWFLAKE_LOADER_ROLE") or base.loader_role,
+            transformer_role=env.get("SNOWFLAKE_ROLE") or base.transformer_role,
+            auth="key_pair" if env.get(cls.PRIVATE_KEY_PATH_ENV) else "password",
+            host=env.get("SNOWFLAKE_HOST") or None,
+            port=int(port),
+            protocol=env.get("SNOWFLAKE_PROTOCOL") or base.protocol,
+            stage_mode=env.get("NETFLIX_ELT_SNOWFLAKE_STAGE") or None,
+            integration_role_arn=env.get("SNOWFLAKE_INTEGRATION_ROLE_ARN") or None,
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path = REPO_ROOT / ".netflix_elt_home"
     target: str = "local"  # dbt target and warehouse: local = DuckDB, prod = Snowflake
@@ -38,7 +87,7 @@ class Settings:
     s3_endpoint_url: str | None = None  # MinIO, SeaweedFS, moto... None = AWS
     s3_region: str = "us-east-1"
     synthetic_genome_tags: int = 64  # size of the stand-in genome when the source has none
-    extra: Mapping[str, str] = field(default_factory=dict)
+    snowflake: SnowflakeSettings = field(default_factory=SnowflakeSettings)
 
     @property
     def warehouse_path(self) -> Path:
@@ -92,6 +141,7 @@ class Settings:
             s3_endpoint_url=env.get("NETFLIX_ELT_S3_ENDPOINT_URL") or None,
             s3_region=env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", "us-east-1")),
             synthetic_genome_tags=int(genome_tags),
+            snowflake=SnowflakeSettings.from_env(env),
         )
 
     def export_for_dbt(self, environ: dict | None = None) -> None:

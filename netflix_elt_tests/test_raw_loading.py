@@ -139,10 +139,10 @@ def test_quoted_titles_with_commas_load_as_one_field(store, con, tmp_path):
     [
         ("", "empty"),
         ("movieId,name,genres\n1,Toy Story (1995),Comedy\n", "wrong header"),
-        ("movieId,genres,title\n1,Comedy,Toy Story (1995)\n", "different order"),
+        ("movieId,genres\n1,Comedy\n", "missing ['title']"),
         ("movieId,title,genres\n1,Toy Story (1995),Comedy\n2,Jumanji (19", "truncated"),
     ],
-    ids=["empty", "renamed-column", "reordered-columns", "truncated"],
+    ids=["empty", "renamed-column", "missing-column", "truncated"],
 )
 def test_a_broken_file_fails_with_a_message_naming_the_object_and_the_problem(store, con, tmp_path, text, problem):
     obj = deliver(store, tmp_path, object_key(MOVIES), text)
@@ -150,3 +150,33 @@ def test_a_broken_file_fails_with_a_message_naming_the_object_and_the_problem(st
         DuckDBRawLoader(con, store).load(MOVIES, obj)
     assert problem in str(err.value) and "raw/movies/movies.csv" in str(err.value)
     assert rows(con, "movies") == []
+
+
+def test_reordered_columns_load_by_header_name(store, con, tmp_path):
+    text = "genres,title,movieId\nComedy,Toy Story (1995),1\n"
+    outcome = DuckDBRawLoader(con, store).load(MOVIES, deliver(store, tmp_path, object_key(MOVIES), text))
+    assert outcome.rows_loaded == 1
+    assert rows(con, "movies")[0][:3] == (1, "Toy Story (1995)", "Comedy")
+
+
+def test_an_added_column_is_ignored_and_reported_while_the_known_columns_load(store, con, tmp_path):
+    text = "userId,movieId,rating,source,timestamp\n1,1,4.0,web,964982703\n1,2,9.0,app,964982703\n"
+    outcome = DuckDBRawLoader(con, store).load(RATINGS, deliver(store, tmp_path, "raw/ratings/month=2000-07/ratings.csv", text))
+    assert outcome.ignored_columns == ("source",)
+    assert [r[:4] for r in rows(con, "ratings")] == [(1, 1, 4.0, 964982703)]
+    assert rejects(con)[0][1:3] == (3, "1,2,9.0,app,964982703")
+
+
+def test_a_renamed_column_fails_naming_the_missing_and_the_unexpected_columns(store, con, tmp_path):
+    obj = deliver(store, tmp_path, "raw/ratings/month=2000-07/ratings.csv", "userId,itemId,rating,timestamp\n1,1,4.0,1\n")
+    with pytest.raises(DeliveryError, match=r"missing \['movieId'\]; unexpected \['itemId'\]"):
+        DuckDBRawLoader(con, store).load(RATINGS, obj)
+
+
+@pytest.mark.parametrize("name", ["part 1.csv", "r\u00e9sum\u00e9 \u2013 \u00e9t\u00e9.csv", "it's; drop table raw.ratings; --.csv", 'say "hi".csv'])
+def test_odd_object_keys_load_and_cannot_inject_sql(store, con, tmp_path, name):
+    key = f"raw/ratings/month=2000-07/{name}"
+    outcome = DuckDBRawLoader(con, store).load(RATINGS, deliver(store, tmp_path, key, GOOD_RATINGS))
+    assert outcome.rows_loaded == 3
+    assert con.execute("select distinct _source_object from raw.ratings").fetchall() == [(key,)]
+    assert con.execute("select object_key from raw._load_ledger").fetchall() == [(key,)]

@@ -115,3 +115,25 @@ def test_an_unreachable_s3_endpoint_fails_with_endpoint_and_bucket_named(tmp_pat
     message = str(failure.event_specific_data.error)
     assert "s3://nowhere/raw/movies/" in message and "127.0.0.1:9" in message
     assert "netflix-elt-test-secret" not in message
+
+
+def test_odd_object_keys_on_s3_load_through_the_raw_asset(s3_settings):
+    key = "raw/ratings/month=2000-07/it's é; drop table raw.ratings; -- \"x\".csv"
+    body = write_csv(s3_settings.home / "odd.csv", "userId,movieId,rating,timestamp\n1,1,4.0,962409600\n")
+    boto3.client("s3", endpoint_url=s3_settings.s3_endpoint_url).upload_file(str(body), s3_settings.bucket, key)
+    assert materialize(s3_settings, dg.AssetSelection.keys(["raw", "ratings"]), ("2000-07", "2000-07")).success
+    with duckdb.connect(str(s3_settings.warehouse_path), read_only=True) as con:
+        assert con.execute("select _source_object, count(*) from raw.ratings group by 1").fetchall() == [(key, 1)]
+
+
+def test_a_missing_bucket_fails_naming_the_bucket_and_never_the_secret(tmp_path, s3_server):
+    from netflix_elt.settings import SHIPPED_DATA, Settings
+
+    settings = Settings(home=tmp_path / "h", source=SHIPPED_DATA, store="s3", bucket="no-such-bucket",
+                        s3_endpoint_url=s3_server, synthetic_genome_tags=8)
+    result = materialize(settings, dg.AssetSelection.keys(["raw", "movies"]), raise_on_error=False)
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = str(failure.event_specific_data.error)
+    assert "s3://no-such-bucket/raw/movies/" in message and "NoSuchBucket" in message
+    logs = "\n".join(str(e) for e in result.all_events)
+    assert "netflix-elt-test-secret" not in logs

@@ -25,6 +25,7 @@ class DashboardSettings(dg.ConfigurableResource):
 
 @dg.asset(
     key=DASHBOARD_KEY,
+    pool="duckdb_warehouse",  # a reader still needs the file: DuckDB locks it per process
     group_name="dashboards",
     deps=MART_KEYS,
     kinds={"html", "plotly"},

@@ -82,6 +82,7 @@ def ratings_window_vars(start: datetime, end: datetime) -> dict[str, str]:
     dagster_dbt_translator=translator,
     exclude=f"{INCREMENTAL_SELECTOR}+ {SNAPSHOT_SELECTOR}",
     name="dbt_models",
+    pool="duckdb_warehouse",  # one writer at a time (netflix_elt/instance.py)
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     yield from dbt.cli(["build", *_cautious_unless_subset(context)], context=context).stream()
@@ -108,6 +109,7 @@ class FctRatingsConfig(dg.Config):
     partitions_def=ratings_monthly,
     backfill_policy=dg.BackfillPolicy.single_run(),
     name="dbt_fct_ratings",
+    pool="duckdb_warehouse",  # one writer at a time (netflix_elt/instance.py)
 )
 def dbt_fct_ratings(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: FctRatingsConfig):
     window = context.partition_time_window
@@ -126,6 +128,7 @@ def dbt_fct_ratings(context: dg.AssetExecutionContext, dbt: DbtCliResource, conf
     select=f"{INCREMENTAL_SELECTOR}+",
     exclude=f"{INCREMENTAL_SELECTOR} {SNAPSHOT_SELECTOR}",
     name="dbt_marts",
+    pool="duckdb_warehouse",  # one writer at a time (netflix_elt/instance.py)
 )
 def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     yield from dbt.cli(["build"], context=context).stream()
@@ -137,6 +140,7 @@ def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     dagster_dbt_translator=translator,
     select=SNAPSHOT_SELECTOR,
     name="dbt_snapshots",
+    pool="duckdb_warehouse",  # one writer at a time (netflix_elt/instance.py)
 )
 def dbt_snapshots(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     yield from dbt.cli(["build"], context=context).stream()

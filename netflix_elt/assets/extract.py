@@ -104,12 +104,14 @@ def _epoch(dt: datetime) -> int:
     return int(dt.replace(tzinfo=timezone.utc).timestamp()) if dt.tzinfo is None else int(dt.timestamp())
 
 
-def split_ratings_by_month(src: Path, out_dir: Path, window: tuple[datetime, datetime], bounds: tuple[datetime, datetime]) -> None:
+def split_ratings_by_month(src: Path, out_dir: Path, window: tuple[datetime, datetime], bounds: tuple[datetime, datetime],
+                           file_columns: list[str] | None = None) -> None:
     """One streaming pass: rows of the window go to ``month=YYYY-MM/`` files, unplaceable rows
-    to ``month=_invalid`` / ``_before`` / ``_after``. Values are copied as text, unchanged."""
+    to ``month=_invalid`` / ``_before`` / ``_after``. Values are copied as text, unchanged;
+    columns are read in the source's own header order and written in the catalogue's."""
     ds = next(d for d in DATASETS if d.partitioned_by_month)
     t = ds.time_column
-    cols = ", ".join(f"'{c}': 'VARCHAR'" for c in ds.column_names)
+    cols = ", ".join("'" + c.replace("'", "''") + "': 'VARCHAR'" for c in (file_columns or ds.column_names))
     names = ", ".join(f'"{c}"' for c in ds.column_names)
     lo, hi = _epoch(bounds[0]), _epoch(bounds[1])
     w0, w1 = _epoch(window[0]), _epoch(window[1])
@@ -176,7 +178,7 @@ def build_monthly_file_asset(ds: Dataset) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         src = source.locate(ds)
         facts = inspect_file(src.path)
-        validate_delivery(facts, ds, where=f"source file {src.origin}")
+        file_columns = validate_delivery(facts, ds, where=f"source file {src.origin}")
         window = context.partition_time_window
         first = ratings_monthly.get_first_partition_window()
         last = ratings_monthly.get_last_partition_window()
@@ -184,7 +186,7 @@ def build_monthly_file_asset(ds: Dataset) -> dg.AssetsDefinition:
         Path(extract_settings.work_dir).mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=extract_settings.work_dir, prefix="split-") as tmp:
             out = Path(tmp) / "months"
-            split_ratings_by_month(src.path, out, (window.start, window.end), bounds)
+            split_ratings_by_month(src.path, out, (window.start, window.end), bounds, file_columns)
             keys, rows, size = [], 0, 0
             for month in months_in_window(window.start, window.end):
                 parts = sorted((out / f"month={month}").glob("*.csv"))

@@ -76,6 +76,10 @@ def load_dataset(context, ds: Dataset, store: ObjectStore, warehouse: Warehouse,
         "table_rows": dg.MetadataValue.int(warehouse.row_counts()[ds.name]),
         "loads": dg.MetadataValue.md(_outcome_table(outcomes)),
     }
+    ignored = sorted({c for o in outcomes for c in o.ignored_columns})
+    if ignored:
+        metadata["ignored_columns"] = dg.MetadataValue.json(ignored)
+        context.log.warning(f"{ds.name}: columns not in the catalogue were ignored (mapped by header name): {ignored}")
     rejected = sum(o.rows_rejected for o in outcomes)
     if rejected:
         context.log.warning(f"{rejected} {ds.name} rows rejected; kept in raw._load_rejects")
@@ -83,6 +87,7 @@ def load_dataset(context, ds: Dataset, store: ObjectStore, warehouse: Warehouse,
         raise dg.Failure(
             f"{len(failures)} {ds.name} object(s) could not be loaded (the other {len(outcomes)} were):\n" + "\n".join(failures),
             metadata=metadata,
+            allow_retries=False,  # a broken file stays broken: retrying cannot help
         )
     return dg.MaterializeResult(metadata=metadata)
 
@@ -92,6 +97,7 @@ def build_load_asset(ds: Dataset) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=raw_asset_key(ds),
+        pool="duckdb_warehouse",  # one writer at a time (netflix_elt/instance.py)
         deps=[s3_asset_key(ds)],
         group_name=GROUP,
         kinds={"table"},
@@ -120,6 +126,7 @@ def build_reconcile_check(ds: Dataset) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=raw_asset_key(ds),
         name="rows_reconcile",
+        pool="duckdb_warehouse",  # opens the DuckDB file (netflix_elt/instance.py)
         blocking=True,
         description="Rows in the delivered files = rows loaded + rows rejected, and the table holds exactly the loaded rows.",
     )

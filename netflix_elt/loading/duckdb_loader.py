@@ -70,9 +70,18 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection, datasets) -> None:
         con.execute(raw_table_ddl(ds))
 
 
-def _reader_sql(ds: Dataset, rejects_table: str, rejects_scan: str) -> str:
-    """``read_csv`` with explicit types: a cast failure *is* a reject, with its line number."""
-    columns = ", ".join(f"'{c.name}': '{c.reader_type}'" for c in ds.columns)
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _reader_sql(ds: Dataset, file_columns: list[str], rejects_table: str, rejects_scan: str) -> str:
+    """``read_csv`` with explicit types: a cast failure *is* a reject, with its line number.
+
+    Columns are declared in the file's own order (the reader assigns by position), each with
+    its catalogue type; columns the catalogue does not know are read as text and dropped.
+    """
+    types = {c.name: c.reader_type for c in ds.columns}
+    columns = ", ".join(f"{_sql_str(name)}: '{types.get(name, 'VARCHAR')}'" for name in file_columns)
     return (
         f"read_csv(?, header=true, auto_detect=false, columns={{{columns}}}, delim=',', quote='\"', "
         f"escape='\"', store_rejects=true, rejects_table='{rejects_table}', rejects_scan='{rejects_scan}')"
@@ -101,6 +110,7 @@ class LoadOutcome:
     rows_rejected: int
     content_hash: str | None = None
     duplicate_of: str | None = None
+    ignored_columns: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -144,7 +154,8 @@ class DuckDBRawLoader:
             return LoadOutcome(ds.name, obj.key, obj.etag, "unchanged", obj.size, 0, 0, 0, previous[1])
         with self.store.local_copy(obj.key) as path:
             facts = inspect_file(path)
-            validate_delivery(facts, ds, where=self.store.describe(obj.key))
+            file_columns = validate_delivery(facts, ds, where=self.store.describe(obj.key))
+            ignored = tuple(c for c in file_columns if c not in ds.column_names)
             if previous and previous[1] == facts.content_hash and previous[2] == "loaded":
                 # New ETag, same bytes (e.g. re-uploaded): remember the ETag, load nothing.
                 with self._transaction():
@@ -154,15 +165,20 @@ class DuckDBRawLoader:
                 return LoadOutcome(ds.name, obj.key, obj.etag, "unchanged", facts.size, facts.data_lines, 0, 0, facts.content_hash)
             twin = self._same_bytes_elsewhere(ds, obj.key, facts.content_hash)
             with self._transaction():
-                self.con.execute(f"delete from {raw_table(ds)} where _source_object = ?", [obj.key])
-                self.con.execute(f"delete from {REJECTS} where dataset = ? and object_key = ?", [ds.name, obj.key])
+                if previous:
+                    # Replace this object's earlier rows. A first load skips the delete: rows and
+                    # ledger commit together, so no ledger entry means no rows (and deleting would
+                    # scan the whole table once per object: quadratic over a 300-month backfill).
+                    self.con.execute(f"delete from {raw_table(ds)} where _source_object = ?", [obj.key])
+                    self.con.execute(f"delete from {REJECTS} where dataset = ? and object_key = ?", [ds.name, obj.key])
                 if twin:
                     self._record(ds, obj, facts, "duplicate", partition_key, 0, 0, duplicate_of=twin)
                     return LoadOutcome(ds.name, obj.key, obj.etag, "duplicate", facts.size, facts.data_lines, 0, 0,
                                        facts.content_hash, duplicate_of=twin)
-                loaded, rejected = self._copy_rows(ds, obj, path, facts)
+                loaded, rejected = self._copy_rows(ds, obj, path, facts, file_columns)
                 self._record(ds, obj, facts, "loaded", partition_key, loaded, rejected)
-        return LoadOutcome(ds.name, obj.key, obj.etag, "loaded", facts.size, facts.data_lines, loaded, rejected, facts.content_hash)
+        return LoadOutcome(ds.name, obj.key, obj.etag, "loaded", facts.size, facts.data_lines, loaded, rejected,
+                           facts.content_hash, ignored_columns=ignored)
 
     @contextlib.contextmanager
     def _transaction(self):
@@ -174,14 +190,14 @@ class DuckDBRawLoader:
             raise
         self.con.execute("commit")
 
-    def _copy_rows(self, ds: Dataset, obj: StoredObject, path: Path, facts: FileFacts) -> tuple[int, int]:
+    def _copy_rows(self, ds: Dataset, obj: StoredObject, path: Path, facts: FileFacts, file_columns: list[str]) -> tuple[int, int]:
         tag = uuid.uuid4().hex[:12]
         typed, rj, rs = f"_typed_{tag}", f"_rejects_{tag}", f"_scans_{tag}"
         con = self.con
         try:
             con.execute(
-                f"create temp table {typed} as select *, {_invalid_reason_sql(ds)} as _reason "
-                f"from {_reader_sql(ds, rj, rs)}",
+                f"create temp table {typed} as select {', '.join(q(c) for c in ds.column_names)}, "
+                f"{_invalid_reason_sql(ds)} as _reason from {_reader_sql(ds, file_columns, rj, rs)}",
                 [str(path)],
             )
             # 1. Rows the reader refused (field count, casts, encoding): DuckDB kept line + text.
@@ -195,7 +211,7 @@ class DuckDBRawLoader:
             # 2. Rows that parsed but break a rule (rating in half steps, relevance in [0,1]...).
             rule_rejects = con.execute(f"select count(*) from {typed} where _reason is not null").fetchone()[0]
             if rule_rejects:
-                self._reject_rule_breakers(ds, obj, path, facts, typed)
+                self._reject_rule_breakers(ds, obj, path, facts, typed, file_columns)
             cols = ", ".join(f"{q(c.name)}::{c.sql_type}" for c in ds.columns)
             con.execute(
                 f"insert into {raw_table(ds)} select {cols}, ?, now()::timestamp from {typed} where _reason is null",
@@ -210,7 +226,8 @@ class DuckDBRawLoader:
             for table in (typed, rj, rs):
                 con.execute(f"drop table if exists {table}")
 
-    def _reject_rule_breakers(self, ds: Dataset, obj: StoredObject, path: Path, facts: FileFacts, typed: str) -> None:
+    def _reject_rule_breakers(self, ds: Dataset, obj: StoredObject, path: Path, facts: FileFacts, typed: str,
+                              file_columns: list[str]) -> None:
         """Keep rule-breaking rows with their line numbers and exact text.
 
         The CSV reader does not expose line numbers for rows it accepted, so for the rare file
@@ -227,7 +244,7 @@ class DuckDBRawLoader:
             )
             return
         parsed = ", ".join(
-            f"try_cast(trim(fields[{i + 1}]) as {c.reader_type}) as {q(c.name)}" for i, c in enumerate(ds.columns)
+            f"try_cast(trim(fields[{file_columns.index(c.name) + 1}]) as {c.reader_type}) as {q(c.name)}" for c in ds.columns
         )
         join = " and ".join(f"b.{q(c.name)} is not distinct from l.{q(c.name)}" for c in ds.columns)
         self.con.execute(

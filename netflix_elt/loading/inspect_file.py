@@ -55,21 +55,34 @@ def inspect_file(path: Path) -> FileFacts:
     return FileFacts(size, digest.hexdigest(), header, data_lines, ends)
 
 
-def validate_delivery(facts: FileFacts, dataset: Dataset, where: str) -> None:
-    """Refuse whole-file problems with a message that says what and where."""
+def _header_names(header: str) -> list[str]:
+    return [c.strip().strip('"').strip() for c in header.split(",")]
+
+
+def validate_delivery(facts: FileFacts, dataset: Dataset, where: str) -> list[str]:
+    """Refuse whole-file problems with a message that says what and where.
+
+    Returns the file's columns in file order. Schema drift is mapped by header name where
+    that is safe: reordered columns load by name, and columns the catalogue does not know are
+    ignored (the caller reports them). A missing or renamed column fails the load naming the
+    columns, so a value is never shifted silently into the wrong column.
+    """
     if facts.size == 0:
         raise DeliveryError(f"{where}: the object is empty (0 bytes); expected a CSV with header {dataset.header!r}")
-    if facts.header != dataset.header:
-        got = [c.strip() for c in facts.header.split(",")]
-        missing = [c for c in dataset.column_names if c not in got]
+    got = _header_names(facts.header)
+    missing = [c for c in dataset.column_names if c not in got]
+    duplicated = sorted({c for c in got if got.count(c) > 1})
+    if missing or duplicated or "" in got:
         extra = [c for c in got if c not in dataset.column_names]
         detail = []
         if missing:
             detail.append(f"missing {missing}")
         if extra:
             detail.append(f"unexpected {extra}")
-        if not missing and not extra:
-            detail.append("columns in a different order")
+        if duplicated:
+            detail.append(f"repeated {duplicated}")
+        if "" in got:
+            detail.append("an empty column name")
         raise DeliveryError(
             f"{where}: wrong header for {dataset.name}: expected {dataset.header!r}, got {facts.header!r} ({'; '.join(detail)})"
         )
@@ -78,3 +91,4 @@ def validate_delivery(facts: FileFacts, dataset: Dataset, where: str) -> None:
             f"{where}: the object looks truncated: it does not end with a newline "
             f"({facts.size} bytes, {facts.data_lines} data lines); re-deliver the complete file"
         )
+    return got

@@ -129,6 +129,8 @@ class SnowflakeWarehouse(Warehouse):
     def _put(self, cur, obj: StoredObject, store: ObjectStore) -> tuple[str, str]:
         """Internal stage: upload the object's bytes under its key (relative to raw/), uncompressed."""
         rel = cq.stage_relative(obj.key)
+        if self.emulator:  # fakesnow reads through DuckDB, which turns a `month=` folder into a column
+            rel = rel.replace("=", "_")
         folder, _, name = rel.rpartition("/")
         stage = "@" + self._internal_stage()
         with store.local_copy(obj.key) as path:

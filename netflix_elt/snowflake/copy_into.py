@@ -43,7 +43,7 @@ def copy_statement(names: SnowflakeNames, ds: Dataset, key: str, *, force: bool 
 
     ``stage``/``file_name`` override the stage and the file's name in it (the emulator test
     PUTs files to an internal stage, which gzips them)."""
-    stage = stage or names.stage
+    stage = stage or "@" + names.stage
     name = file_name if file_name is not None else stage_relative(key)
     target = names.landing_table(ds)
     fmt = f"file_format = (format_name = {literal(names.file_format)})"
