@@ -28,5 +28,9 @@ test: setup
 dev: setup
 	$(BIN)/netflix-elt dev
 
+# Figures, not tests: the whole pipeline at ml-25m scale against a bare-DuckDB floor.
+bench: setup
+	$(BIN)/python benchmarks/run_benchmarks.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .netflix_elt_home dbt_project/target dbt_project/logs

@@ -29,13 +29,13 @@ setup(
         "s3fs>=2025.9.0",
         # Charts of the local dashboard; plotly.js is inlined into the page (no CDN, no pandas).
         "plotly>=6,<8",
+        # Drives headless Chromium over the DevTools protocol (dashboard test, README screenshots).
+        "websockets>=13",
     ],
     extras_require={
         "test": [
             "pytest>=8",
             "moto[server]>=5.1",
-            # Drives headless Chromium over the DevTools protocol in the dashboard test.
-            "websockets>=13",
             # The Snowflake emulator (wire protocol server) the prod path is tested against; with
             # sqlglot and sqlglotc pinned together (constraints.txt), else `import sqlglot` breaks.
             "fakesnow[server]==0.12.1",

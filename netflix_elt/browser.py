@@ -167,6 +167,7 @@ def render_page(
     max_height: int | None = None,
     before_screenshot: str | None = None,
     init_script: str | None = None,
+    clip_height: str | None = None,
 ) -> PageReport:
     """Load ``url`` in headless Chromium; wait until ``ready`` is true (or ``timeout``), then ``settle`` seconds more.
 
@@ -174,11 +175,15 @@ def render_page(
     when given. ``before_screenshot`` is a JS expression evaluated once the page is ready
     (before the settle time), e.g. to click a button; the probe runs after it. ``init_script``
     runs in every new document before the page's own scripts (e.g. to preset localStorage).
+    ``clip_height`` is a JS expression giving the screenshot's height in CSS pixels (e.g. to end
+    it at a section boundary); ``max_height`` still caps it.
     A single-page app may rewrite the URL on load: any document other than about:blank counts.
     """
     chromium = chromium or find_chromium()
     report = PageReport(url=url)
-    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as tmp:
+    # Chromium's helper processes may still write to the profile for a moment after the browser
+    # exits; cleanup errors must not turn a finished page into a failure (see _remove_profile).
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-", ignore_cleanup_errors=True) as tmp:
         profile = Path(tmp)
         proc = subprocess.Popen(
             [chromium, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
@@ -221,7 +226,11 @@ def render_page(
                 if screenshot is not None:
                     metrics = dt.send("Page.getLayoutMetrics")
                     size = metrics.get("cssContentSize") or metrics["contentSize"]
-                    shot_height = size["height"] if max_height is None else min(size["height"], max_height)
+                    shot_height = size["height"]
+                    if clip_height:
+                        shot_height = min(shot_height, max(1, int(dt.evaluate(clip_height) or shot_height)))
+                    if max_height is not None:
+                        shot_height = min(shot_height, max_height)
                     shot = dt.send("Page.captureScreenshot", {
                         "format": "png", "captureBeyondViewport": True,
                         "clip": {"x": 0, "y": 0, "width": width, "height": shot_height, "scale": 1},
@@ -250,4 +259,14 @@ def render_page(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+            _remove_profile(profile)
     return report
+
+
+def _remove_profile(profile: Path, attempts: int = 10) -> None:
+    """Delete the profile folder, retrying while Chromium's helpers finish writing to it."""
+    for _ in range(attempts):
+        shutil.rmtree(profile, ignore_errors=True)
+        if not profile.exists():
+            return
+        time.sleep(0.2)

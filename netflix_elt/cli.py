@@ -3,6 +3,8 @@
     netflix-elt run        materialize every asset (all ratings months) and print a summary
     netflix-elt prepare    parse the dbt project once into its manifest
     netflix-elt deliver    drop a new month of ratings / a changed movies.csv into the store
+    netflix-elt provision  Snowflake provisioning SQL (--dry-run) or apply it
+    netflix-elt screenshots  the README's pictures, made from a built home
     netflix-elt dev        dagster dev on 127.0.0.1, with DAGSTER_HOME under NETFLIX_ELT_HOME
 
 Both use the Dagster instance under ``$NETFLIX_ELT_HOME/dagster_home``, so a headless run
@@ -153,6 +155,23 @@ def cmd_deliver(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_screenshots(rest: list[str]) -> int:
+    from netflix_elt.screenshots import main as screenshots_main
+
+    os.environ["DAGSTER_HOME"] = str(ensure_dagster_home(Settings.from_env()))
+    return screenshots_main(rest)
+
+
+def cmd_provision(rest: list[str]) -> int:
+    from netflix_elt.snowflake.provision import main as provision_main
+
+    return provision_main(rest)
+
+
+# Commands with their own argument parsers: everything after the command name is theirs.
+DELEGATED = {"screenshots": cmd_screenshots, "provision": cmd_provision}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="netflix-elt", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -170,6 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     movie = what.add_parser("movie", help="movies.csv again, with one title changed")
     movie.add_argument("--movie-id", type=int, default=1)
     movie.add_argument("--title", default="Toy Story (Director's Cut) (1995)")
+    sub.add_parser("screenshots", help="README pictures: the dashboard and the asset graph (needs a built home)")
+    sub.add_parser("provision", help="Snowflake provisioning as code (--dry-run prints the SQL)")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in DELEGATED:
+        return DELEGATED[argv[0]](argv[1:])
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     return {"run": cmd_run, "dev": cmd_dev, "prepare": cmd_prepare, "deliver": cmd_deliver}[args.command](args, settings)

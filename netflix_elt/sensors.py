@@ -119,6 +119,7 @@ def build_new_objects_sensor(
         if len(plan.skipped) > 20:
             context.log.info(f"... and {len(plan.skipped) - 20} more skipped keys")
         asset_graph = context.repository_def.asset_graph
+        selections: dict[dg.AssetKey, list[dg.AssetKey]] = {}  # resolved once per dataset per tick
         requests, events = [], []
         for obj in plan.new_objects:
             slot = classify(obj.key, obj.size)
@@ -135,7 +136,7 @@ def build_new_objects_sensor(
             requests.append(
                 dg.RunRequest(
                     run_key=f"{obj.key}@{obj.etag}",
-                    asset_selection=_selection_for(raw_key, asset_graph),
+                    asset_selection=selections.setdefault(raw_key, _selection_for(raw_key, asset_graph)),
                     partition_key=slot.month,
                     tags={"netflix_elt/object": obj.key[:200], "netflix_elt/etag": obj.etag[:64]},
                 )

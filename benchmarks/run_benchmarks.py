@@ -1,0 +1,333 @@
+"""Benchmarks: the whole pipeline at a chosen scale, against the engine's own floor.
+
+    python benchmarks/run_benchmarks.py                       # ml-25m shape (25,000,095 ratings)
+    python benchmarks/run_benchmarks.py --scale 0.003 --sensor-objects 2000   # what CI runs
+
+Prints ONE table:
+- end-to-end: every asset materialized on the embedded default (extract to the folder store,
+  load, dbt build with tests and snapshots, dashboard), in a separate process, and per stage;
+- floor: the same loads and the same transforms as one bare DuckDB script (the very SQL dbt
+  compiled, its tests included; no Dagster, no dbt), and the ratio end-to-end / floor;
+- incremental: one new month of ratings from the sensor's tick to fresh marts, and its ratio
+  to the full run;
+- sensor tick over a store with N objects (100,000 by default);
+- peak memory (RSS summed over the whole process tree) of the end-to-end run.
+Targets are printed next to the figures. Nothing here asserts a time: figures, not tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+TARGETS = {"ratio": 1.5, "peak_gib": 2.0, "incremental_share": 0.10, "sensor_tick_s": 2.0}
+
+
+# -- measuring ------------------------------------------------------------------------------------
+
+def _tree_rss_bytes(root_pid: int) -> int:
+    """RSS summed over a process and all its descendants, read from /proc (no psutil)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ppid, pages = int(fields[1]), int(fields[21])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+        rss[int(entry)] = pages * os.sysconf("SC_PAGE_SIZE")
+    total, stack = 0, [root_pid]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total
+
+
+def run_measured(argv: list[str], env: dict) -> tuple[float, int, int]:
+    """Run a command; return (wall seconds, peak tree RSS bytes, exit code)."""
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    peak = 0
+    stop = threading.Event()
+
+    def sample():
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, _tree_rss_bytes(proc.pid))
+            stop.wait(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output, _ = proc.communicate()
+    stop.set()
+    sampler.join()
+    elapsed = time.monotonic() - started
+    if proc.returncode:
+        sys.stderr.write(output[-5000:])
+    return elapsed, peak, proc.returncode
+
+
+# -- the floor ------------------------------------------------------------------------------------
+
+def compile_dbt(home: Path, target_path: Path) -> dict:
+    """`dbt compile` against the built warehouse: the exact SQL of every model, seed and test."""
+    env = dict(os.environ, NETFLIX_ELT_HOME=str(home))
+    dbt = str(Path(sys.executable).with_name("dbt"))
+    subprocess.run(
+        [dbt, "compile", "--project-dir", str(REPO / "dbt_project"), "--profiles-dir", str(REPO / "dbt_project"),
+         "--target-path", str(target_path), "--quiet"],
+        env=env, check=True, cwd=REPO,
+    )
+    return json.loads((target_path / "manifest.json").read_text())
+
+
+def _topological(nodes: dict) -> list[str]:
+    order, seen = [], set()
+
+    def visit(uid):
+        if uid in seen or uid not in nodes:
+            return
+        seen.add(uid)
+        for dep in nodes[uid].get("depends_on", {}).get("nodes", []):
+            visit(dep)
+        order.append(uid)
+
+    for uid in sorted(nodes):
+        visit(uid)
+    return order
+
+
+def run_floor(source: Path, manifest: dict, work: Path) -> dict[str, float]:
+    """The same work as one bare DuckDB script: read_csv into raw tables, then every compiled
+    model/seed/snapshot/test in dependency order. The database file is named like the real
+    one (`warehouse`) so the compiled, fully qualified names resolve."""
+    import duckdb
+
+    from netflix_elt.loading.duckdb_loader import raw_table_ddl
+    from netflix_elt.movielens import DATASETS
+    from netflix_elt.resources.movielens_source import MovieLensSource
+
+    folder = work / "floor"
+    folder.mkdir(parents=True, exist_ok=True)
+    db = folder / "warehouse.duckdb"
+    db.unlink(missing_ok=True)
+    src = MovieLensSource(path=str(source), work_dir=str(work / "floor-src"), synthetic_genome_tags=64)
+    times = {}
+    con = duckdb.connect(str(db))
+    started = time.monotonic()
+    con.execute("create schema raw")
+    for ds in DATASETS:
+        con.execute(raw_table_ddl(ds))
+        cols = ", ".join(f"'{c.name}': '{c.reader_type}'" for c in ds.columns)
+        names = ", ".join(f'"{c.name}"' for c in ds.columns)
+        con.execute(
+            f"""insert into raw."{ds.name}" select {names}, 'floor', now()::timestamp
+                from read_csv(?, header=true, auto_detect=false, columns={{{cols}}}, delim=',', quote='"', escape='"')""",
+            [str(src.locate(ds).path)],
+        )
+    times["load"] = time.monotonic() - started
+    started = time.monotonic()
+    nodes = {uid: n for uid, n in manifest["nodes"].items() if n["resource_type"] in ("model", "seed", "snapshot", "test")}
+    for uid in _topological(nodes):
+        node = nodes[uid]
+        kind = node["resource_type"]
+        relation = f'"{node["schema"]}"."{node.get("alias") or node["name"]}"'
+        con.execute(f'create schema if not exists "{node["schema"]}"')
+        if kind == "seed":
+            path = REPO / "dbt_project" / node["original_file_path"]
+            con.execute(f"create or replace table {relation} as select * from read_csv(?, header=true)", [str(path)])
+        elif kind == "test":
+            con.execute(f"select count(*) from ({node['compiled_code']}) t").fetchone()
+        elif kind == "snapshot":  # a first snapshot: every row opens a version
+            con.execute(
+                f"""create or replace table {relation} as select *, gen_random_uuid()::varchar as dbt_scd_id,
+                    now()::timestamp as dbt_updated_at, now()::timestamp as dbt_valid_from,
+                    cast(null as timestamp) as dbt_valid_to from ({node['compiled_code']}) s"""
+            )
+        elif node["config"].get("materialized") == "view":
+            con.execute(f"create or replace view {relation} as {node['compiled_code']}")
+        else:
+            con.execute(f"create or replace table {relation} as {node['compiled_code']}")
+    times["transform"] = time.monotonic() - started
+    con.close()
+    return times
+
+
+# -- incremental and sensor -------------------------------------------------------------------------
+
+def run_incremental(home: Path, source: Path, rows: int) -> tuple[float, float]:
+    """A new month dropped into the store; seconds from the sensor's tick to fresh marts."""
+    import dagster as dg
+
+    from netflix_elt.definitions import build_definitions
+    from netflix_elt.deliveries import deliver_ratings_month
+    from netflix_elt.movielens import dataset
+    from netflix_elt.sensors import build_new_objects_sensor
+    from netflix_elt.settings import Settings
+
+    settings = Settings.from_env({"NETFLIX_ELT_HOME": str(home), "NETFLIX_ELT_SOURCE": str(source)})
+    defs = build_definitions(settings)
+    store = defs.resources["object_store"]
+    movies = defs.resources["source"].locate(dataset("movies")).path
+    with dg.build_sensor_context(resources={"object_store": store}, definitions=defs) as ctx:
+        cursor = build_new_objects_sensor()(ctx).cursor  # the sensor is on: first tick, nothing new
+    month = time.strftime("%Y-%m", time.gmtime())
+    deliver_ratings_month(store, movies, month, rows=rows, work_dir=settings.work_dir)
+    started = time.monotonic()
+    with dg.build_sensor_context(cursor=cursor, resources={"object_store": store}, definitions=defs) as ctx:
+        result = build_new_objects_sensor()(ctx)
+    tick = time.monotonic() - started
+    (request,) = result.run_requests
+    run = dg.materialize(
+        [*defs.assets, *defs.asset_checks], resources=defs.resources, selection=request.asset_selection,
+        partition_key=request.partition_key, instance=dg.DagsterInstance.ephemeral(), raise_on_error=True,
+    )
+    assert run.success
+    return time.monotonic() - started, tick
+
+
+def run_sensor_tick(work: Path, n_objects: int) -> tuple[float, float, int]:
+    """A folder store holding n objects, all older than the sensor's cursor, plus one new one:
+    seconds for one tick and for a whole sweep (ticks until the listing wraps)."""
+    import dagster as dg
+
+    from netflix_elt.resources.object_store import FolderObjectStore
+    from netflix_elt.sensors import SensorCursor, build_new_objects_sensor
+
+    root = work / "sensor-store"
+    base = root / "netflix-elt" / "raw" / "ratings"
+    per_month = max(1, n_objects // 300)
+    made = 0
+    for m in range(300):
+        month = f"{1996 + m // 12}-{m % 12 + 1:02d}"
+        folder = base / f"month={month}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_month):
+            if made >= n_objects:
+                break
+            (folder / f"part-{i:05d}.csv").write_text("userId,movieId,rating,timestamp\n")
+            made += 1
+    store = FolderObjectStore(root=str(root))
+    cursor = SensorCursor(since=time.time() + 1, next_since=time.time() + 1).dumps()
+    time.sleep(1.2)
+    (base / "month=2019-11").mkdir(parents=True, exist_ok=True)
+    (base / "month=2019-11" / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,1,4.0,1573000000\n")
+    from netflix_elt.definitions import defs
+
+    sensor = build_new_objects_sensor()
+    started = time.monotonic()
+    with dg.build_sensor_context(cursor=cursor, resources={"object_store": store}, definitions=defs) as ctx:
+        first = sensor(ctx)
+    tick = time.monotonic() - started
+    ticks, found, cursor = 1, len(first.run_requests), first.cursor
+    while json.loads(cursor)["after"]:
+        with dg.build_sensor_context(cursor=cursor, resources={"object_store": store}, definitions=defs) as ctx:
+            result = sensor(ctx)
+        ticks, found, cursor = ticks + 1, found + len(result.run_requests), result.cursor
+    sweep = time.monotonic() - started
+    assert found == 1, f"expected the one new object, found {found}"
+    return tick, sweep, ticks
+
+
+# -- the table ------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", default="ml-25m", help="ml-25m | ml-20m | ml-latest-small | fraction of ml-25m")
+    parser.add_argument("--work", help="work folder (default: a new temporary folder)")
+    parser.add_argument("--sensor-objects", type=int, default=100_000)
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args(argv)
+
+    from netflix_elt.synthetic import generate
+
+    work = Path(args.work or tempfile.mkdtemp(prefix="netflix-elt-bench-"))
+    source, home = work / "source", work / "home"
+    figures: dict = {"scale": args.scale}
+    started = time.monotonic()
+    if not (source / "ratings.csv").exists():
+        generate(source, scale=args.scale)
+    figures["generate_s"] = time.monotonic() - started
+
+    env = dict(os.environ, NETFLIX_ELT_HOME=str(home), NETFLIX_ELT_SOURCE=str(source), PYTHONPATH=str(REPO))
+    summary_path = work / "summary.json"
+    wall, peak, code = run_measured([sys.executable, "-m", "netflix_elt.cli", "run", "--json", str(summary_path)], env)
+    if code:
+        print(f"end-to-end run failed (exit {code})", file=sys.stderr)
+        return code
+    summary = json.loads(summary_path.read_text())
+    steps = summary["step_seconds"]
+    stage = lambda prefix: sum(v for k, v in steps.items() if k.startswith(prefix))  # noqa: E731
+    figures.update(
+        e2e_s=wall, peak_bytes=peak, extract_s=stage("s3__"), load_s=stage("raw__"), transform_s=stage("dbt_"),
+        dashboard_s=stage("dashboard"), ratings=summary["raw_rows"]["ratings"],
+    )
+    figures["overhead_s"] = wall - sum(steps.values())
+
+    manifest = compile_dbt(home, work / "floor-target")
+    floor = run_floor(source, manifest, work)
+    figures.update(floor_load_s=floor["load"], floor_transform_s=floor["transform"], floor_s=sum(floor.values()))
+
+    month_rows = max(100, min(50_000, figures["ratings"] // 300))
+    figures["incremental_s"], figures["incremental_tick_s"] = run_incremental(home, source, month_rows)
+    figures["incremental_rows"] = month_rows
+    figures["sensor_tick_s"], figures["sensor_sweep_s"], figures["sensor_ticks"] = run_sensor_tick(work, args.sensor_objects)
+    figures["sensor_objects"] = args.sensor_objects
+
+    print_table(figures)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+def print_table(f: dict) -> None:
+    ratio = f["e2e_s"] / f["floor_s"]
+    share = f["incremental_s"] / f["e2e_s"]
+    gib = f["peak_bytes"] / 2**30
+    ok = lambda good: "yes" if good else "NO"  # noqa: E731
+    rows = [
+        ("scale", f"{f['scale']} ({f['ratings']:,} ratings)", "", ""),
+        ("end-to-end (every asset)", f"{f['e2e_s']:.1f} s", "", ""),
+        ("  extract to the store", f"{f['extract_s']:.1f} s", "", ""),
+        ("  load raw tables (+ reconcile)", f"{f['load_s']:.1f} s", "", ""),
+        ("  dbt build (tests, snapshots)", f"{f['transform_s']:.1f} s", "", ""),
+        ("  dashboard", f"{f['dashboard_s']:.1f} s", "", ""),
+        ("  process start, planning, events", f"{f['overhead_s']:.1f} s", "", ""),
+        ("floor: bare DuckDB, same SQL", f"{f['floor_s']:.1f} s", "", ""),
+        ("  loads / transforms + tests", f"{f['floor_load_s']:.1f} s / {f['floor_transform_s']:.1f} s", "", ""),
+        ("end-to-end / floor", f"{ratio:.2f}x", f"<= {TARGETS['ratio']}x", ok(ratio <= TARGETS["ratio"])),
+        ("peak RSS, whole process tree", f"{gib:.2f} GiB", f"<= {TARGETS['peak_gib']} GiB", ok(gib <= TARGETS["peak_gib"])),
+        (f"incremental month ({f['incremental_rows']:,} rows)", f"{f['incremental_s']:.1f} s", "", ""),
+        ("  share of the full run", f"{share:.1%}", f"<= {TARGETS['incremental_share']:.0%}", ok(share <= TARGETS["incremental_share"])),
+        (f"sensor tick, {f['sensor_objects']:,} objects", f"{f['sensor_tick_s']:.2f} s", f"<= {TARGETS['sensor_tick_s']} s",
+         ok(f["sensor_tick_s"] <= TARGETS["sensor_tick_s"])),
+        ("  full sweep", f"{f['sensor_sweep_s']:.2f} s in {f['sensor_ticks']} ticks", "", ""),
+        ("(generating the source)", f"{f['generate_s']:.1f} s", "", ""),
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    header = ("figure", "value", "target", "met")
+    widths = [max(w, len(h)) for w, h in zip(widths, header)]
+    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    print(line(header))
+    print(line(tuple("-" * w for w in widths)))
+    for row in rows:
+        print(line(row))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""The benchmark script runs end to end at a tiny scale, so it cannot rot (figures are not judged)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from netflix_elt.settings import REPO_ROOT
+
+
+def test_the_benchmark_runs_at_a_small_scale_and_prints_every_figure(tmp_path):
+    out = tmp_path / "figures.json"
+    proc = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "benchmarks" / "run_benchmarks.py"), "--scale", "0.003",
+         "--sensor-objects", "2000", "--work", str(tmp_path / "work"), "--json", str(out)],
+        capture_output=True, text=True, timeout=1800,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for label in ("end-to-end / floor", "peak RSS", "incremental month", "sensor tick, 2,000 objects"):
+        assert label in proc.stdout
+    figures = json.loads(out.read_text())
+    assert figures["ratings"] == 75_000
+    assert 0 < figures["floor_s"] and 0 < figures["e2e_s"] and figures["sensor_ticks"] >= 1
