@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -86,6 +87,8 @@ def run_measured(argv: list[str], env: dict) -> tuple[float, int, int]:
 
 def compile_dbt(home: Path, target_path: Path) -> dict:
     """`dbt compile` against the built warehouse: the exact SQL of every model, seed and test."""
+    shutil.rmtree(home, ignore_errors=True)  # always a first run: nothing loaded, nothing cached
+    shutil.rmtree(work / "sensor-store", ignore_errors=True)
     env = dict(os.environ, NETFLIX_ELT_HOME=str(home))
     dbt = str(Path(sys.executable).with_name("dbt"))
     subprocess.run(
@@ -264,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         generate(source, scale=args.scale)
     figures["generate_s"] = time.monotonic() - started
 
+    shutil.rmtree(home, ignore_errors=True)  # always a first run: nothing loaded, nothing cached
+    shutil.rmtree(work / "sensor-store", ignore_errors=True)
     env = dict(os.environ, NETFLIX_ELT_HOME=str(home), NETFLIX_ELT_SOURCE=str(source), PYTHONPATH=str(REPO))
     summary_path = work / "summary.json"
     wall, peak, code = run_measured([sys.executable, "-m", "netflix_elt.cli", "run", "--json", str(summary_path)], env)

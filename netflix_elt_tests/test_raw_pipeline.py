@@ -69,7 +69,7 @@ def test_a_redelivered_changed_month_replaces_that_month_only(s3_settings):
     materialize(s3_settings, RAW, ALL_MONTHS)
     before = checksum(s3_settings)
     other_months = checksum(s3_settings, where="_source_object not like '%2000-11%'")
-    corrected = write_csv(s3_settings.home / "fix.csv", "userId,movieId,rating,timestamp\n1,1,1.0,974000000\n2,2,2.0,974000001\n")
+    corrected = write_csv(s3_settings.home / "fix.csv", "userId,movieId,rating,timestamp\n9001,1,1.0,974000000\n9002,2,2.0,974000001\n")
     s3 = boto3.client("s3", endpoint_url=s3_settings.s3_endpoint_url)
     s3.upload_file(str(corrected), s3_settings.bucket, "raw/ratings/month=2000-11/ratings.csv")
     assert materialize(s3_settings, dg.AssetSelection.keys(["raw", "ratings"]), ("2000-11", "2000-11")).success
@@ -78,13 +78,13 @@ def test_a_redelivered_changed_month_replaces_that_month_only(s3_settings):
             "select userId, movieId, rating from raw.ratings where _source_object like '%2000-11%' order by 1"
         ).fetchall()
     after_others = checksum(s3_settings, where="_source_object not like '%2000-11%'")
-    assert month == [(1, 1, 1.0), (2, 2, 2.0)]
+    assert month == [(9001, 1, 1.0), (9002, 2, 2.0)]
     assert after_others == other_months and checksum(s3_settings) != before
 
 
 def test_a_month_with_bad_rows_loads_the_good_ones_and_reports_the_rejects(local_settings):
     materialize(local_settings, RAW, ALL_MONTHS)
-    bad = write_csv(local_settings.home / "bad.csv", "userId,movieId,rating,timestamp\n1,1,4.0,974000000\n1,2,9.0,974000000\n")
+    bad = write_csv(local_settings.home / "bad.csv", "userId,movieId,rating,timestamp\n9001,1,4.0,974000000\n9001,2,9.0,974000000\n")
     from netflix_elt.resources.object_store import FolderObjectStore
 
     FolderObjectStore(root=str(local_settings.store_root)).put_file(bad, "raw/ratings/month=2000-11/ratings.csv")
@@ -92,7 +92,7 @@ def test_a_month_with_bad_rows_loads_the_good_ones_and_reports_the_rejects(local
     meta = result.get_asset_materialization_events()[0].materialization.metadata
     assert (meta["rows_loaded"].value, meta["rows_rejected"].value) == (1, 1)
     with duckdb.connect(str(local_settings.warehouse_path), read_only=True) as con:
-        assert con.execute("select line_number, raw_line from raw._load_rejects").fetchall() == [(3, "1,2,9.0,974000000")]
+        assert con.execute("select line_number, raw_line from raw._load_rejects").fetchall() == [(3, "9001,2,9.0,974000000")]
 
 
 def test_a_truncated_delivery_fails_the_load_with_the_object_named(local_settings):

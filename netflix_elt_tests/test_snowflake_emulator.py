@@ -1,12 +1,17 @@
-"""The Snowflake loader against a fakesnow server (the Snowflake wire protocol, on loopback).
+"""The Snowflake loader and the dbt project's prod target against fakesnow servers (the Snowflake
+wire protocol, on loopback).
 
-A fresh server per module: a failed statement inside a transaction wedges fakesnow until restart.
-What the emulator cannot run (roles, grants, warehouse, storage integration, S3 stage, ON_ERROR,
-VALIDATE) is covered by parsing in test_snowflake_provisioning.py.
+A fresh server per group of tests (the loader tests, the dbt build): a failed statement inside a
+transaction wedges fakesnow until restart. What the emulator cannot run (roles, grants,
+warehouse, storage integration, S3 stage, ON_ERROR, VALIDATE) is covered by parsing in
+test_snowflake_provisioning.py.
 """
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import json
 import os
 import socket
 import subprocess
@@ -19,12 +24,17 @@ import pytest
 pytest.importorskip("fakesnow", reason="fakesnow is not installed (pip install -e '.[snowflake-emulator]')")
 pytest.importorskip("fakesnow.server", reason="fakesnow's server extra is not installed (starlette, uvicorn)")
 
-from netflix_elt.movielens import dataset  # noqa: E402
+import dagster as dg  # noqa: E402
+
+from netflix_elt.dbt_manifest import dbt_executable  # noqa: E402
+from netflix_elt.movielens import DATASETS, dataset  # noqa: E402
 from netflix_elt.resources.object_store import FolderObjectStore  # noqa: E402
 from netflix_elt.resources.snowflake_warehouse import SnowflakeWarehouse, build_snowflake_warehouse  # noqa: E402
-from netflix_elt.settings import SHIPPED_DATA, Settings  # noqa: E402
+from netflix_elt.settings import DBT_PROJECT_DIR, SHIPPED_DATA, Settings, SnowflakeSettings  # noqa: E402
+from netflix_elt.synthetic import write_synthetic_genome  # noqa: E402
 
 N_MOVIES, N_RATINGS = 40, 200
+PASSWORD = "fake-emulator-password"
 
 
 def _free_port() -> int:
@@ -33,10 +43,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def fakesnow_env(tmp_path_factory):
+@contextlib.contextmanager
+def _fakesnow_server(log: Path):
+    """A fakesnow server on a free loopback port; yields the SNOWFLAKE_* environment for it."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("fakesnow") / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "fakesnow", "-s", "--host", "127.0.0.1", "-p", str(port)],
                                 stdout=out, stderr=subprocess.STDOUT)
@@ -50,7 +60,7 @@ def fakesnow_env(tmp_path_factory):
                 pytest.fail(f"fakesnow server did not start: {log.read_text()[-2000:]}")
             time.sleep(0.2)
         yield {
-            "SNOWFLAKE_ACCOUNT": "fakesnow", "SNOWFLAKE_USER": "fake", "SNOWFLAKE_PASSWORD": "snow",
+            "SNOWFLAKE_ACCOUNT": "fakesnow", "SNOWFLAKE_USER": "fake", SnowflakeSettings.PASSWORD_ENV: PASSWORD,
             "SNOWFLAKE_HOST": "127.0.0.1", "SNOWFLAKE_PORT": str(port), "SNOWFLAKE_PROTOCOL": "http",
             "SNOWFLAKE_DATABASE": "NETFLIX_ELT", "SNOWFLAKE_WAREHOUSE": "NETFLIX_ELT_WH",
         }
@@ -60,6 +70,31 @@ def fakesnow_env(tmp_path_factory):
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="module")
+def secret_in_environment():
+    """The password lives in the process environment only; the resource holds a reference to it."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(SnowflakeSettings.PASSWORD_ENV, PASSWORD)
+        yield
+
+
+@pytest.fixture(scope="module")
+def fakesnow_env(tmp_path_factory):
+    with _fakesnow_server(tmp_path_factory.mktemp("fakesnow") / "server.log") as env:
+        yield env
+
+
+def _settings(env: dict) -> Settings:
+    return Settings(snowflake=SnowflakeSettings.from_env(env))
+
+
+@contextlib.contextmanager
+def _initialised(wh: SnowflakeWarehouse):
+    """What a Dagster run does: initialise the resource, resolving its EnvVar secret."""
+    with dg.build_resources({"warehouse": wh}) as resources:
+        yield resources.warehouse
 
 
 def _head(src: Path, n: int) -> str:
@@ -84,10 +119,11 @@ def store(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def warehouse(fakesnow_env) -> SnowflakeWarehouse:
-    wh = build_snowflake_warehouse(Settings(), fakesnow_env)
+def warehouse(fakesnow_env, secret_in_environment) -> SnowflakeWarehouse:
+    wh = build_snowflake_warehouse(_settings(fakesnow_env))
     assert isinstance(wh, SnowflakeWarehouse) and wh.emulator and wh.stage_mode == "internal"
-    return wh
+    with _initialised(wh) as ready:
+        yield ready
 
 
 def _load(wh, store, name):
@@ -97,8 +133,9 @@ def _load(wh, store, name):
 
 def test_a_loopback_host_selects_the_emulator_mode_and_a_real_one_does_not(fakesnow_env):
     env = dict(fakesnow_env, SNOWFLAKE_HOST="")
-    wh = build_snowflake_warehouse(Settings(), env)
+    wh = build_snowflake_warehouse(_settings(env))
     assert not wh.emulator and wh.stage_mode == "external" and not wh.ensure_tables
+    assert wh.snowflake.additional_snowflake_connection_args is None
 
 
 def test_copy_into_loads_every_row_of_the_object_with_its_source_key(warehouse, store):
@@ -139,3 +176,180 @@ def test_a_corrected_file_replaces_that_objects_rows(warehouse, store, tmp_path)
     assert failures == [] and [o.status for o in outcomes] == ["loaded"]
     assert warehouse.row_counts()["movies"] == N_MOVIES - 5
     assert warehouse.reconcile(dataset("movies"))["passed"]
+
+
+def _ledger(wh, key):
+    with wh.snowflake.get_connection() as con:
+        cur = con.cursor()
+        cur.execute("select ETAG, CONTENT_HASH, ROWS_LOADED from NETFLIX_ELT.RAW._LOAD_LEDGER where OBJECT_KEY = %s", (key,))
+        return cur.fetchone()
+
+
+def test_a_reupload_of_identical_bytes_is_a_no_op_through_the_content_hash(warehouse, store, tmp_path):
+    key = "raw/movies/movies.csv"
+    etag_before, hash_before, rows_before = _ledger(warehouse, key)
+    assert hash_before and len(hash_before) == 32  # blake2b-128, the DuckDB loader's digest
+    copy = tmp_path / "movies.csv"
+    with store.local_copy(key) as path:
+        copy.write_bytes(Path(path).read_bytes())
+    time.sleep(0.01)
+    store.put_file(copy, key)  # same bytes, new ETag
+    outcomes, failures = _load(warehouse, store, "movies")
+    assert failures == [] and [(o.status, o.content_hash) for o in outcomes] == [("unchanged", hash_before)]
+    assert outcomes[0].etag != etag_before
+    etag_after, hash_after, rows_after = _ledger(warehouse, key)
+    assert (hash_after, rows_after) == (hash_before, rows_before) and etag_after == outcomes[0].etag
+    assert warehouse.row_counts()["movies"] == N_MOVIES - 5
+
+
+# -- dbt: the whole project on the prod target, twice ------------------------------------------
+
+DBT_RATINGS, DBT_NEW_RATINGS, DBT_GENOME_TAGS, DBT_MIN_RATINGS = 3000, 400, 8, 5
+CHANGED_MOVIE, CHANGED_TITLE = "1", "Toy Story, Emulated (1995)"
+
+
+def _csv(name: str) -> tuple[list[str], list[list[str]]]:
+    with open(SHIPPED_DATA / name, encoding="utf-8", newline="") as f:
+        rows = csv.reader(f)
+        return next(rows), list(rows)
+
+
+def _write_csv(path: Path, header, rows) -> Path:
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+class DbtOnEmulator:
+    def __init__(self, env: dict, home: Path, target: Path):
+        self.env = env
+        self.home = home
+        self.target = target
+        self.runs: list[subprocess.CompletedProcess] = []
+
+    def build(self) -> subprocess.CompletedProcess:
+        # A separate --target-path/--log-path: the project's own target/manifest.json is not touched.
+        cmd = [dbt_executable(), "build", "--target", "prod",
+               "--profiles-dir", str(DBT_PROJECT_DIR), "--project-dir", str(DBT_PROJECT_DIR),
+               "--target-path", str(self.target), "--log-path", str(self.target / "logs"),
+               "--vars", json.dumps({"min_ratings_for_top_movies": DBT_MIN_RATINGS})]
+        env = dict(os.environ, **self.env, NETFLIX_ELT_HOME=str(self.home), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+        env.pop("SNOWFLAKE_ROLE", None)
+        env.pop("SNOWFLAKE_SCHEMA", None)
+        run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+        self.runs.append(run)
+        return run
+
+    def query(self, wh, sql: str):
+        with wh.snowflake.get_connection() as con:
+            cur = con.cursor()
+            cur.execute(sql)
+            return cur.fetchall()
+
+
+def _failure(run: subprocess.CompletedProcess) -> str:
+    lines = [line for line in run.stdout.splitlines() if "ERROR" in line or "FAIL" in line or "Error" in line]
+    return "\n".join(lines[-40:]) or run.stdout[-4000:] + run.stderr[-2000:]
+
+
+@pytest.fixture(scope="module")
+def dbt_emulator(tmp_path_factory, secret_in_environment):
+    """A fresh fakesnow server with all six raw tables loaded by the Snowflake loader (a slice of
+    ml-latest-small: the first ratings, the movies they rate and those movies' links and tags,
+    plus a tiny synthetic genome), then `dbt build` on the prod target; then a second delivery
+    (new ratings, one movie retitled) and a second `dbt build` (incremental fct_ratings,
+    snapshot merges)."""
+    tmp = tmp_path_factory.mktemp("dbt_emulator")
+    files = tmp / "files"
+    files.mkdir()
+    header, ratings = _csv("ratings.csv")
+    first, later = ratings[:DBT_RATINGS], ratings[DBT_RATINGS:]
+    movie_ids = {r[1] for r in first}
+    later = [r for r in later if r[1] in movie_ids][:DBT_NEW_RATINGS]
+    store = FolderObjectStore(root=str(tmp / "store"), bucket="netflix-elt")
+    store.put_file(_write_csv(files / "ratings.csv", header, first), "raw/ratings/month=2000-07/ratings.csv")
+    m_header, movies = _csv("movies.csv")
+    movies = [r for r in movies if r[0] in movie_ids]
+    store.put_file(_write_csv(files / "movies.csv", m_header, movies), "raw/movies/movies.csv")
+    for name, id_col in (("links", 0), ("tags", 1)):
+        h, rows = _csv(f"{name}.csv")
+        store.put_file(_write_csv(files / f"{name}.csv", h, [r for r in rows if r[id_col] in movie_ids]),
+                       f"raw/{name}/{name}.csv")
+    genome = files / "genome"
+    write_synthetic_genome(files / "movies.csv", genome, n_tags=DBT_GENOME_TAGS)
+    for name in ("genome_scores", "genome_tags"):
+        store.put_file(genome / dataset(name).file_name, f"raw/{name}/{dataset(name).file_name}")
+
+    with _fakesnow_server(tmp / "server.log") as env:
+        wh = build_snowflake_warehouse(_settings(env))
+        with _initialised(wh) as wh:
+            def load(name):
+                outcomes, failures = _load(wh, store, name)
+                assert failures == [] and all(o.rows_rejected == 0 for o in outcomes), (name, failures, outcomes)
+
+            for ds in DATASETS:
+                load(ds.name)
+            dbt = DbtOnEmulator(env, tmp / "home", tmp / "target")
+            dbt.wh = wh
+            dbt.first_counts = wh.row_counts()
+            first_run = dbt.build()
+            dbt.first_results = json.loads((dbt.target / "run_results.json").read_text())
+            dbt.first_top = dbt.query(wh, "select movie_id from NETFLIX_ELT.MARTS.MART_MOVIE_ANALYSIS where rating_rank = 1")
+            if first_run.returncode == 0:
+                # Second delivery: a new month of ratings and a corrected movies file (one title).
+                store.put_file(_write_csv(files / "ratings-2.csv", header, later), "raw/ratings/month=2000-08/ratings.csv")
+                retitled = [[r[0], CHANGED_TITLE, r[2]] if r[0] == CHANGED_MOVIE else r for r in movies]
+                time.sleep(0.01)
+                store.put_file(_write_csv(files / "movies-2.csv", m_header, retitled), "raw/movies/movies.csv")
+                load("ratings")
+                load("movies")
+                dbt.second_counts = wh.row_counts()
+                dbt.build()
+                dbt.second_results = json.loads((dbt.target / "run_results.json").read_text())
+            yield dbt
+
+
+def test_dbt_build_on_the_prod_target_passes_on_the_emulator(dbt_emulator):
+    run = dbt_emulator.runs[0]
+    assert run.returncode == 0, _failure(run)
+    statuses = {r["status"] for r in dbt_emulator.first_results["results"]}
+    assert statuses <= {"success", "pass"}, statuses
+    kinds = {r["unique_id"].split(".")[0] for r in dbt_emulator.first_results["results"]}
+    assert {"model", "snapshot", "seed", "test", "unit_test"} <= kinds
+
+
+def test_the_top_movie_of_the_mart_equals_plain_sql_over_the_raw_tables(dbt_emulator):
+    rows = dbt_emulator.query(dbt_emulator.wh, f"""
+        select MOVIEID, count(*), avg(RATING) from NETFLIX_ELT.RAW.RATINGS
+        group by MOVIEID having count(*) >= {DBT_MIN_RATINGS}""")
+    best = max((round(float(avg), 4), int(n)) for _, n, avg in rows)
+    expected = {int(m) for m, n, avg in rows if (round(float(avg), 4), int(n)) == best}
+    assert expected and {int(m) for (m,) in dbt_emulator.first_top} == expected
+
+
+def test_a_second_build_runs_the_incremental_model_and_the_snapshot_merges(dbt_emulator):
+    assert len(dbt_emulator.runs) == 2, "the first build failed"
+    run = dbt_emulator.runs[1]
+    assert run.returncode == 0, _failure(run)
+    statuses = {r["unique_id"]: r["status"] for r in dbt_emulator.second_results["results"]}
+    assert set(statuses.values()) <= {"success", "pass"}
+    assert statuses["model.netflix_elt.fct_ratings"] == "success"
+    wh = dbt_emulator.wh
+    n_ratings = dbt_emulator.second_counts["ratings"]
+    assert n_ratings == DBT_RATINGS + DBT_NEW_RATINGS
+    ((fct,),) = dbt_emulator.query(wh, "select count(*) from NETFLIX_ELT.CORE.FCT_RATINGS")
+    assert fct == n_ratings
+    versions = dbt_emulator.query(wh, f"""
+        select title, dbt_valid_to is null from NETFLIX_ELT.SNAPSHOTS.SNAP_MOVIES
+        where movie_id = {CHANGED_MOVIE} order by dbt_valid_from""")
+    assert [(t, bool(current)) for t, current in versions] == [("Toy Story (1995)", False), (CHANGED_TITLE, True)]
+    ((current_rows,),) = dbt_emulator.query(wh, "select count(*) from NETFLIX_ELT.SNAPSHOTS.SNAP_MOVIES where dbt_valid_to is null")
+    assert current_rows == dbt_emulator.second_counts["movies"]
+    # The emulator-only staging relations were cleaned up (dbt drops the incremental tmp view;
+    # emulator_compat drops the snapshot staging tables).
+    leftovers = dbt_emulator.query(wh, """
+        select table_schema, table_name from NETFLIX_ELT.INFORMATION_SCHEMA.TABLES
+        where lower(table_name) like '%dbt_tmp%'""")
+    assert leftovers == []

@@ -3,6 +3,10 @@
 - exactly the given objects are loaded, one COPY per object (``FILES = ('<key>')``);
 - the ledger ``RAW._LOAD_LEDGER`` short-circuits an object whose ETag is unchanged, and
   Snowflake's load history makes a re-COPY of the same file a no-op even without the ledger;
+  with the internal stage (the loader reads the object to PUT it) the ledger also keeps the
+  bytes' ``CONTENT_HASH`` (the DuckDB loader's digest), so a re-upload of identical bytes under a
+  new ETag is a no-op too (external stage: Snowflake reads the object, so the hash stays NULL
+  and COPY's load history is what skips a re-delivered file);
 - a corrected file (same key, new ETag) replaces that object's rows: delete by
   ``_SOURCE_OBJECT``, then COPY with ``FORCE = TRUE``;
 - rows loaded and errors come from COPY's own result; refused records (``VALIDATE``) and rows
@@ -17,9 +21,9 @@
 from __future__ import annotations
 
 import contextlib
-import os
+import hashlib
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Iterator
 
 from dagster_snowflake import SnowflakeResource
 
@@ -28,7 +32,8 @@ from netflix_elt.movielens import DATASETS, Dataset
 from netflix_elt.resources.object_store import ObjectStore, ObjectStoreError, StoredObject
 from netflix_elt.resources.warehouse import Warehouse
 from netflix_elt.snowflake import copy_into as cq
-from netflix_elt.snowflake.provision import DATA, SnowflakeNames, is_loopback, statements
+from netflix_elt.settings import Settings
+from netflix_elt.snowflake.provision import DATA, SnowflakeNames, snowflake_resource, statements
 from netflix_elt.snowflake.sql import literal, qualified
 
 
@@ -93,16 +98,27 @@ class SnowflakeWarehouse(Warehouse):
     def _load_one(self, cur, ds: Dataset, obj: StoredObject, store: ObjectStore, partition_key, run_id) -> LoadOutcome:
         n = self.names
         cur.execute(
-            f"select ETAG, STATUS from {n.ledger} where DATASET = %s and OBJECT_KEY = %s", (ds.name, obj.key)
+            f"select ETAG, STATUS, CONTENT_HASH from {n.ledger} where DATASET = %s and OBJECT_KEY = %s",
+            (ds.name, obj.key),
         )
         previous = cur.fetchone()
         if previous and previous[0] == obj.etag and previous[1] in ("loaded", "duplicate"):
-            return LoadOutcome(ds.name, obj.key, obj.etag, "unchanged", obj.size, 0, 0, 0)
+            return LoadOutcome(ds.name, obj.key, obj.etag, "unchanged", obj.size, 0, 0, 0, previous[2])
         force = previous is not None  # same key, new ETag: a corrected file replaces its rows
 
-        stage, file_name = None, None
+        stage, file_name, content_hash = None, None, None
         if self.stage_mode == "internal":
-            stage, file_name = self._put(cur, obj, store)
+            # The loader reads the object to PUT it: hash those bytes on the way (like the DuckDB
+            # loader), so a re-upload of identical bytes under a new ETag is a no-op here too.
+            with store.local_copy(obj.key) as path:
+                content_hash = content_hash_of(Path(path))
+                if previous and previous[1] == "loaded" and previous[2] == content_hash:
+                    cur.execute(
+                        f"update {n.ledger} set ETAG = %s where DATASET = %s and OBJECT_KEY = %s",
+                        (obj.etag, ds.name, obj.key),
+                    )
+                    return LoadOutcome(ds.name, obj.key, obj.etag, "unchanged", obj.size, 0, 0, 0, content_hash)
+                stage, file_name = self._put(cur, obj, Path(path))
 
         with self._transaction(cur):
             cur.execute(cq.clear_landing_statement(n, ds))
@@ -110,8 +126,8 @@ class SnowflakeWarehouse(Warehouse):
             result = _copy_result(cur)
             query_id = cur.sfqid
             if result is None:  # load history: this exact file was loaded already
-                self._record(cur, ds, obj, partition_key, run_id, "loaded", None, None, None, keep_counts=True)
-                return LoadOutcome(ds.name, obj.key, obj.etag, "unchanged", obj.size, 0, 0, 0)
+                self._record(cur, ds, obj, partition_key, run_id, "loaded", None, None, None, content_hash, keep_counts=True)
+                return LoadOutcome(ds.name, obj.key, obj.etag, "unchanged", obj.size, 0, 0, 0, content_hash)
             rows_copied, errors_seen = result
             cur.execute(cq.delete_object_rows_statement(n, ds, obj.key))
             cur.execute(cq.delete_object_rejects_statement(n, ds, obj.key))
@@ -123,36 +139,41 @@ class SnowflakeWarehouse(Warehouse):
             cur.execute(cq.clear_landing_statement(n, ds))
             rows_in_file = rows_copied + errors_seen
             rejected = rows_in_file - loaded
-            self._record(cur, ds, obj, partition_key, run_id, "loaded", rows_in_file, loaded, rejected)
-        return LoadOutcome(ds.name, obj.key, obj.etag, "loaded", obj.size, rows_in_file, loaded, rejected)
+            self._record(cur, ds, obj, partition_key, run_id, "loaded", rows_in_file, loaded, rejected, content_hash)
+        return LoadOutcome(ds.name, obj.key, obj.etag, "loaded", obj.size, rows_in_file, loaded, rejected, content_hash)
 
-    def _put(self, cur, obj: StoredObject, store: ObjectStore) -> tuple[str, str]:
-        """Internal stage: upload the object's bytes under its key (relative to raw/), uncompressed."""
+    def _put(self, cur, obj: StoredObject, local: Path) -> tuple[str, str]:
+        """Internal stage: upload the object's bytes (``local``, the store's local copy of it)
+        under its key (relative to raw/), uncompressed."""
         rel = cq.stage_relative(obj.key)
         if self.emulator:  # fakesnow reads through DuckDB, which turns a `month=` folder into a column
             rel = rel.replace("=", "_")
         folder, _, name = rel.rpartition("/")
         stage = "@" + self._internal_stage()
-        with store.local_copy(obj.key) as path:
-            local = Path(path)
-            if local.name != name:  # PUT names the staged file after the local file
-                with _renamed_copy(local, name) as named:
-                    cur.execute(f"put {literal('file://' + str(named))} {stage}/{folder}/ auto_compress = false overwrite = true")
-            else:
-                cur.execute(f"put {literal('file://' + str(local))} {stage}/{folder}/ auto_compress = false overwrite = true")
+        if local.name != name:  # PUT names the staged file after the local file
+            with _renamed_copy(local, name) as named:
+                cur.execute(f"put {literal('file://' + str(named))} {stage}/{folder}/ auto_compress = false overwrite = true")
+        else:
+            cur.execute(f"put {literal('file://' + str(local))} {stage}/{folder}/ auto_compress = false overwrite = true")
         return stage, rel
 
-    def _record(self, cur, ds, obj, partition_key, run_id, status, rows_in_file, loaded, rejected, keep_counts=False):
+    def _record(self, cur, ds, obj, partition_key, run_id, status, rows_in_file, loaded, rejected, content_hash=None,
+                keep_counts=False):
         n = self.names
         if keep_counts:
-            cur.execute(f"update {n.ledger} set ETAG = %s where DATASET = %s and OBJECT_KEY = %s", (obj.etag, ds.name, obj.key))
+            cur.execute(
+                f"update {n.ledger} set ETAG = %s, CONTENT_HASH = coalesce(%s, CONTENT_HASH) "
+                "where DATASET = %s and OBJECT_KEY = %s",
+                (obj.etag, content_hash, ds.name, obj.key),
+            )
             return
         cur.execute(f"delete from {n.ledger} where DATASET = %s and OBJECT_KEY = %s", (ds.name, obj.key))
         cur.execute(
             f"insert into {n.ledger} (DATASET, OBJECT_KEY, ETAG, CONTENT_HASH, PARTITION_KEY, BYTES, ROWS_IN_FILE, "
             "ROWS_LOADED, ROWS_REJECTED, STATUS, DUPLICATE_OF, LOADED_AT, RUN_ID) "
-            "select %s, %s, %s, null, %s, %s, %s, %s, %s, %s, null, current_timestamp()::timestamp_ntz, %s",
-            (ds.name, obj.key, obj.etag, partition_key, obj.size, rows_in_file, loaded, rejected, status, run_id),
+            "select %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, null, current_timestamp()::timestamp_ntz, %s",
+            (ds.name, obj.key, obj.etag, content_hash, partition_key, obj.size, rows_in_file, loaded, rejected, status,
+             run_id),
         )
 
     def reconcile(self, ds: Dataset) -> dict:
@@ -200,6 +221,15 @@ def _copy_result(cur) -> tuple[int, int] | None:
     return loaded, errors
 
 
+def content_hash_of(path: Path) -> str:
+    """The ledger's CONTENT_HASH: the same digest as the DuckDB loader's (``inspect_file``)."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _rowcount(cur) -> int:
     if cur.rowcount is not None and cur.rowcount >= 0:
         return int(cur.rowcount)
@@ -218,26 +248,22 @@ def _renamed_copy(path: Path, name: str) -> Iterator[Path]:
         yield target
 
 
-def build_snowflake_warehouse(settings, environ: Mapping[str, str] | None = None) -> Warehouse:
-    """The prod warehouse from ``Settings`` plus SNOWFLAKE_* connection values from the environment.
+def build_snowflake_warehouse(settings: Settings) -> Warehouse:
+    """The prod warehouse from ``Settings`` (``settings.snowflake`` for the connection).
 
-    Secrets (password, private key) are passed to the connector only; they are never logged.
-    A loopback SNOWFLAKE_HOST (an emulator) switches on the emulator mode and the internal stage.
+    The resource holds no secret: the password or private key is a ``dg.EnvVar`` reference that
+    Dagster resolves at run time (see ``provision.snowflake_resource``). The loader connects as
+    the loader role with ``RAW`` as its schema. A loopback host (an emulator) switches on the
+    emulator mode and, unless ``stage_mode`` says otherwise, the internal stage.
     """
-    from netflix_elt.snowflake.provision import snowflake_resource_from_env
-
-    env = os.environ if environ is None else environ
-    database = env.get("SNOWFLAKE_DATABASE") or "NETFLIX_ELT"
-    emulator = is_loopback(env.get("SNOWFLAKE_HOST"))
-    overrides = {"database": database, "schema_": "RAW"}
-    if env.get("SNOWFLAKE_LOADER_ROLE"):
-        overrides["role"] = env["SNOWFLAKE_LOADER_ROLE"]
-    resource = snowflake_resource_from_env(env, **overrides)
+    sf = settings.snowflake
+    emulator = sf.is_emulator
+    resource = snowflake_resource(sf, role=sf.loader_role, database=sf.database, schema="RAW")
     return SnowflakeWarehouse(
         snowflake=resource,
-        database=database,
+        database=sf.database,
         bucket=settings.bucket,
-        stage_mode=env.get("NETFLIX_ELT_SNOWFLAKE_STAGE", "internal" if emulator else "external"),
+        stage_mode=sf.stage_mode or ("internal" if emulator else "external"),
         emulator=emulator,
         ensure_tables=emulator,
     )

@@ -17,21 +17,27 @@ the system roles that own them by convention (SYSADMIN: warehouse, database, sch
 SECURITYADMIN: roles and grants; ACCOUNTADMIN: the storage integration).
 
 The console command ``netflix-elt provision [--dry-run]`` prints or applies the script; applying
-goes through dagster-snowflake's ``SnowflakeResource`` with credentials from the environment only
-(``SNOWFLAKE_ACCOUNT``, ``SNOWFLAKE_USER`` and ``SNOWFLAKE_PASSWORD`` or
-``SNOWFLAKE_PRIVATE_KEY_PATH`` [+ ``SNOWFLAKE_PRIVATE_KEY_PASSPHRASE``]). Nothing secret is printed.
+goes through dagster-snowflake's ``SnowflakeResource``. Connection values come from
+``Settings.snowflake`` (``SNOWFLAKE_ACCOUNT``, ``SNOWFLAKE_USER``, ...: read by
+``netflix_elt.settings`` only); the secret (``SNOWFLAKE_PASSWORD``, or
+``SNOWFLAKE_PRIVATE_KEY_PATH`` [+ ``SNOWFLAKE_PRIVATE_KEY_PASSPHRASE``]) is handed to the resource
+as a ``dg.EnvVar`` reference, resolved only when a connection is opened, so it is never held in
+resource config, shown in the Dagster UI, or printed.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 from netflix_elt.movielens import DATASETS, LOAD_METADATA_COLUMNS, RAW_PREFIX, Dataset
+from netflix_elt.settings import Settings, SettingsError, SnowflakeSettings
 from netflix_elt.snowflake.sql import ident, literal, literal_list, qualified, snowflake_type
+
+if TYPE_CHECKING:
+    from dagster_snowflake import SnowflakeResource
 
 RAW = "RAW"
 DBT_SCHEMAS = ("STAGING", "CORE", "MARTS", "SNAPSHOTS")
@@ -96,17 +102,26 @@ class SnowflakeNames:
         return self.table(LANDING_PREFIX + ds.name)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "SnowflakeNames":
-        env = os.environ if environ is None else environ
+    def from_settings(cls, settings: Settings, **overrides) -> "SnowflakeNames":
+        """Names from ``Settings`` (database, warehouse, roles, bucket, integration role); an
+        override that is not None wins (the CLI's ``--database`` etc.)."""
+        sf = settings.snowflake
         base = cls()
         values = {
-            "database": env.get("SNOWFLAKE_DATABASE") or base.database,
-            "warehouse": env.get("SNOWFLAKE_WAREHOUSE") or base.warehouse,
-            "bucket": env.get("NETFLIX_ELT_BUCKET") or base.bucket,
-            "integration_role_arn": env.get("SNOWFLAKE_INTEGRATION_ROLE_ARN") or base.integration_role_arn,
+            "database": sf.database or base.database,
+            "warehouse": sf.warehouse or base.warehouse,
+            "bucket": settings.bucket or base.bucket,
+            "integration_role_arn": sf.integration_role_arn or base.integration_role_arn,
+            "loader_role": sf.loader_role or base.loader_role,
+            "transformer_role": sf.transformer_role or base.transformer_role,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return replace(base, **values)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "SnowflakeNames":
+        """Shorthand for ``from_settings(Settings.from_env(environ))``."""
+        return cls.from_settings(Settings.from_env(environ), **overrides)
 
 
 @dataclass(frozen=True)
@@ -259,38 +274,62 @@ def render(stmts: Sequence[Statement]) -> str:
 
 # -- applying it ----------------------------------------------------------------------------------
 
-def snowflake_resource_from_env(environ: Mapping[str, str] | None = None, **overrides):
-    """dagster-snowflake's resource with credentials read from the environment (password or key pair).
+def snowflake_resource(
+    sf: SnowflakeSettings,
+    *,
+    role: str | None = None,
+    database: str | None = None,
+    schema: str | None = None,
+    warehouse: str | None = None,
+    private_key_passphrase: bool | None = None,
+) -> "SnowflakeResource":
+    """dagster-snowflake's resource for ``sf``, holding no secret.
 
-    Host/port/protocol are passed through as connector kwargs when SNOWFLAKE_HOST is set, so the
-    same code talks to an emulator.
+    Account, user, warehouse and (for an emulator) host/port/protocol are plain values from the
+    settings. The secret is a ``dg.EnvVar`` naming the variable that holds it
+    (``SnowflakeSettings.PASSWORD_ENV``, or ``PRIVATE_KEY_PATH_ENV`` for key-pair auth, plus
+    ``PRIVATE_KEY_PASSPHRASE_ENV`` for an encrypted key): Dagster resolves it when a run (or
+    ``dg.build_resources``) initialises the resource and shows only the name in the UI.
+    ``private_key_passphrase``: whether to reference the passphrase variable (an unset EnvVar is
+    a run-time error, so it is only referenced when the key is encrypted); default: the settings'
+    ``has_private_key_passphrase`` when that field exists, else False.
     """
+    import dagster as dg
     from dagster_snowflake import SnowflakeResource
 
-    env = os.environ if environ is None else environ
-    missing = [v for v in ("SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER") if not env.get(v)]
+    missing = [name for name, value in (("SNOWFLAKE_ACCOUNT", sf.account), ("SNOWFLAKE_USER", sf.user)) if not value]
     if missing:
-        raise SystemExit(f"set {', '.join(missing)} (and SNOWFLAKE_PASSWORD or SNOWFLAKE_PRIVATE_KEY_PATH)")
-    kwargs: dict = {"account": env["SNOWFLAKE_ACCOUNT"], "user": env["SNOWFLAKE_USER"]}
-    if env.get("SNOWFLAKE_PRIVATE_KEY_PATH"):
-        kwargs["private_key_path"] = env["SNOWFLAKE_PRIVATE_KEY_PATH"]
-        if env.get("SNOWFLAKE_PRIVATE_KEY_PASSPHRASE"):
-            kwargs["private_key_password"] = env["SNOWFLAKE_PRIVATE_KEY_PASSPHRASE"]
-    elif env.get("SNOWFLAKE_PASSWORD"):
-        kwargs["password"] = env["SNOWFLAKE_PASSWORD"]
+        raise SettingsError(
+            f"set {', '.join(missing)} (and {SnowflakeSettings.PASSWORD_ENV} or {SnowflakeSettings.PRIVATE_KEY_PATH_ENV})"
+        )
+    kwargs: dict = {"account": sf.account, "user": sf.user}
+    if sf.auth == "key_pair":
+        kwargs["private_key_path"] = dg.EnvVar(SnowflakeSettings.PRIVATE_KEY_PATH_ENV)
+        if private_key_passphrase is None:
+            private_key_passphrase = bool(getattr(sf, "has_private_key_passphrase", False))
+        if private_key_passphrase:
+            kwargs["private_key_password"] = dg.EnvVar(SnowflakeSettings.PRIVATE_KEY_PASSPHRASE_ENV)
+    elif sf.auth == "password":
+        kwargs["password"] = dg.EnvVar(SnowflakeSettings.PASSWORD_ENV)
     else:
-        raise SystemExit("set SNOWFLAKE_PASSWORD or SNOWFLAKE_PRIVATE_KEY_PATH")
-    for var, key in (("SNOWFLAKE_ROLE", "role"), ("SNOWFLAKE_WAREHOUSE", "warehouse")):
-        if env.get(var):
-            kwargs[key] = env[var]
-    if env.get("SNOWFLAKE_HOST"):
-        kwargs["additional_snowflake_connection_args"] = {
-            "host": env["SNOWFLAKE_HOST"],
-            "port": int(env.get("SNOWFLAKE_PORT", "443")),
-            "protocol": env.get("SNOWFLAKE_PROTOCOL", "https"),
-        }
-    kwargs.update(overrides)
+        raise SettingsError(f"Snowflake auth {sf.auth!r}: expected 'password' or 'key_pair'")
+    for key, value in (("role", role), ("database", database), ("schema", schema),  # the field is schema_, alias schema
+                       ("warehouse", warehouse or sf.warehouse)):
+        if value:
+            kwargs[key] = value
+    if sf.host:
+        kwargs["additional_snowflake_connection_args"] = {"host": sf.host, "port": int(sf.port), "protocol": sf.protocol}
     return SnowflakeResource(**kwargs)
+
+
+def snowflake_resource_from_settings(settings: Settings, **overrides) -> "SnowflakeResource":
+    """``snowflake_resource(settings.snowflake, ...)``."""
+    return snowflake_resource(settings.snowflake, **overrides)
+
+
+def snowflake_resource_from_env(environ: Mapping[str, str] | None = None, **overrides) -> "SnowflakeResource":
+    """Shorthand for ``snowflake_resource(Settings.from_env(environ).snowflake, ...)``."""
+    return snowflake_resource(Settings.from_env(environ).snowflake, **overrides)
 
 
 def is_loopback(host: str | None) -> bool:
@@ -298,12 +337,18 @@ def is_loopback(host: str | None) -> bool:
 
 
 def apply(stmts: Sequence[Statement], resource, out=sys.stdout) -> int:
-    """Run statements one by one; print each (SQL has no secrets) and stop at the first failure."""
-    with resource.get_connection() as con:
-        cur = con.cursor()
-        for i, s in enumerate(stmts, 1):
-            print(f"[{i}/{len(stmts)}] {s.sql}", file=out)
-            cur.execute(s.sql)
+    """Run statements one by one; print each (SQL has no secrets) and stop at the first failure.
+
+    ``dg.build_resources`` initialises the resource outside a run, resolving its EnvVar secret
+    at this moment only."""
+    import dagster as dg
+
+    with dg.build_resources({"snowflake": resource}) as resources:
+        with resources.snowflake.get_connection() as con:
+            cur = con.cursor()
+            for i, s in enumerate(stmts, 1):
+                print(f"[{i}/{len(stmts)}] {s.sql}", file=out)
+                cur.execute(s.sql)
     return len(stmts)
 
 
@@ -322,8 +367,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-only", action="store_true",
                         help="only database, schemas, file format and tables (what an emulator supports)")
     args = parser.parse_args(list(argv) if argv is not None else None)
-    names = SnowflakeNames.from_env(
-        database=args.database, warehouse=args.warehouse, bucket=args.bucket,
+    settings = Settings.from_env()
+    names = SnowflakeNames.from_settings(
+        settings, database=args.database, warehouse=args.warehouse, bucket=args.bucket,
         integration_role_arn=args.integration_role_arn,
     )
     stmts = statements(names)
@@ -332,7 +378,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dry_run:
         sys.stdout.write(render(stmts))
         return 0
-    count = apply(stmts, snowflake_resource_from_env())
+    try:
+        # No role: the script switches roles itself (SYSADMIN, ACCOUNTADMIN, SECURITYADMIN), and
+        # the pipeline's roles do not exist before the first run of it.
+        resource = snowflake_resource(settings.snowflake, warehouse=names.warehouse)
+    except SettingsError as err:
+        raise SystemExit(str(err)) from None
+    count = apply(stmts, resource)
     print(f"applied {count} statements to database {names.database}")
     return 0
 
