@@ -25,10 +25,14 @@ from netflix_elt.settings import REPO_ROOT, Settings
 
 
 def _instance(settings: Settings):
-    import dagster as dg
+    """The persistent instance; runs a killed headless run left STARTED are failed first, so
+    their warehouse pool slot does not make this run wait for ever."""
+    from netflix_elt.instance import open_instance, recover_dead_local_runs
 
-    os.environ["DAGSTER_HOME"] = str(ensure_dagster_home(settings))
-    return dg.DagsterInstance.get()
+    instance = open_instance(settings)
+    for run_id in recover_dead_local_runs(instance):
+        print(f"marked run {run_id} failed: its process is gone (killed?)", file=sys.stderr)
+    return instance
 
 
 def run_all(settings: Settings, instance=None, selection=None) -> dict:

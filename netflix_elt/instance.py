@@ -60,9 +60,13 @@ concurrency:
   # opens the warehouse file is in the pool "{WAREHOUSE_POOL}" (pool= on the asset / check);
   # with op granularity a step waits for the slot inside its run instead of failing on the
   # file lock, and frees it the moment it finishes.
+  # The run queue also knows the pools: it launches a run only when the pool has room for its
+  # first warehouse step, plus this many runs ahead (their process starts while another run
+  # holds the file, hiding the launch time) - the rest wait QUEUED, costing nothing.
   pools:
     default_limit: 1
     granularity: op
+    op_granularity_run_buffer: 1
   runs:
     max_concurrent_runs: 10  # queued runs beyond this wait in the run queue (the daemon drains it)
 

@@ -41,6 +41,7 @@ class SnowflakeSettings:
     loader_role: str = "LOADER"
     transformer_role: str = "TRANSFORMER"
     auth: str = "password"  # password | key_pair (which env var holds the secret)
+    has_private_key_passphrase: bool = False  # an encrypted key: reference its passphrase variable too
     host: str | None = None  # set for an emulator (fakesnow); None = derived from the account
     port: int = 443
     protocol: str = "https"
@@ -69,6 +70,7 @@ class SnowflakeSettings:
             loader_role=env.get("SNOWFLAKE_LOADER_ROLE") or base.loader_role,
             transformer_role=env.get("SNOWFLAKE_ROLE") or base.transformer_role,
             auth="key_pair" if env.get(cls.PRIVATE_KEY_PATH_ENV) else "password",
+            has_private_key_passphrase=bool(env.get(cls.PRIVATE_KEY_PASSPHRASE_ENV)),
             host=env.get("SNOWFLAKE_HOST") or None,
             port=int(port),
             protocol=env.get("SNOWFLAKE_PROTOCOL") or base.protocol,
