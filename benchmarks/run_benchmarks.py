@@ -87,8 +87,6 @@ def run_measured(argv: list[str], env: dict) -> tuple[float, int, int]:
 
 def compile_dbt(home: Path, target_path: Path) -> dict:
     """`dbt compile` against the built warehouse: the exact SQL of every model, seed and test."""
-    shutil.rmtree(home, ignore_errors=True)  # always a first run: nothing loaded, nothing cached
-    shutil.rmtree(work / "sensor-store", ignore_errors=True)
     env = dict(os.environ, NETFLIX_ELT_HOME=str(home))
     dbt = str(Path(sys.executable).with_name("dbt"))
     subprocess.run(

@@ -117,6 +117,8 @@ def test_an_unreachable_s3_endpoint_fails_with_endpoint_and_bucket_named(tmp_pat
     message = str(failure.event_specific_data.error)
     assert "s3://nowhere/raw/movies/" in message and "127.0.0.1:9" in message
     assert "netflix-elt-test-secret" not in message
+    # Unreachable is transient: the step was retried with backoff before it failed.
+    assert any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
 
 
 def test_odd_object_keys_on_s3_load_through_the_raw_asset(s3_settings):
@@ -137,5 +139,7 @@ def test_a_missing_bucket_fails_naming_the_bucket_and_never_the_secret(tmp_path,
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     message = str(failure.event_specific_data.error)
     assert "s3://no-such-bucket/raw/movies/" in message and "NoSuchBucket" in message
+    # A missing bucket is permanent: no retry, fail at once.
+    assert not any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
     logs = "\n".join(str(e) for e in result.all_events)
     assert "netflix-elt-test-secret" not in logs

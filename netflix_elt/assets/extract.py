@@ -23,6 +23,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from netflix_elt.assets.store_faults import STORE_RETRY_POLICY, store_faults
 from netflix_elt.layout import object_key
 from netflix_elt.loading.inspect_file import inspect_file, validate_delivery
 from netflix_elt.movielens import DATASETS, Dataset
@@ -90,10 +91,12 @@ def build_file_asset(ds: Dataset) -> dg.AssetsDefinition:
         kinds={"s3", "csv"},
         description=f"{ds.file_name} delivered to the object store at {object_key(ds)}. {ds.description}",
         metadata={"dataset": ds.name, "columns": ", ".join(ds.column_names)},
+        retry_policy=STORE_RETRY_POLICY,
     )
     def _extract(source: MovieLensSource, object_store: ObjectStore, extract_settings: ExtractSettings) -> dg.MaterializeResult:
         src = source.locate(ds)
-        obj, uploaded = _deliver_file(src, object_key(ds), object_store, extract_settings)
+        with store_faults():
+            obj, uploaded = _deliver_file(src, object_key(ds), object_store, extract_settings)
         return dg.MaterializeResult(metadata=_file_metadata(ds, src, obj, uploaded, object_store))
 
     _extract.__name__ = f"s3_{ds.name}"
@@ -164,6 +167,7 @@ def build_monthly_file_asset(ds: Dataset) -> dg.AssetsDefinition:
         kinds={"s3", "csv"},
         partitions_def=ratings_monthly,
         backfill_policy=dg.BackfillPolicy.single_run(),
+        retry_policy=STORE_RETRY_POLICY,
         description=(
             f"{ds.file_name} delivered one object per month of rating time, "
             f"at raw/{ds.name}/month=YYYY-MM/{ds.file_name}. {ds.description}"
@@ -195,7 +199,8 @@ def build_monthly_file_asset(ds: Dataset) -> dg.AssetsDefinition:
                 joined = Path(tmp) / f"{month}.csv"
                 _concat(parts, joined)
                 rows += _count_rows(joined)
-                obj = object_store.put_file(joined, object_key(ds, month))
+                with store_faults():
+                    obj = object_store.put_file(joined, object_key(ds, month))
                 keys.append(obj.key)
                 size += obj.size
             quarantined = _quarantine(out, Path(extract_settings.quarantine_dir) / ds.name)

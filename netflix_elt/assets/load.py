@@ -13,6 +13,7 @@ files = rows loaded + rows rejected, and the table holds exactly the loaded rows
 import dagster as dg
 
 from netflix_elt.assets.extract import s3_asset_key
+from netflix_elt.assets.store_faults import STORE_RETRY_POLICY, store_faults
 from netflix_elt.layout import classify, dataset_prefix
 from netflix_elt.movielens import DATASETS, Dataset
 from netflix_elt.partitions import months_in_window, ratings_monthly
@@ -103,6 +104,7 @@ def build_load_asset(ds: Dataset) -> dg.AssetsDefinition:
         kinds={"table"},
         partitions_def=ratings_monthly if partitioned else None,
         backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
+        retry_policy=STORE_RETRY_POLICY,
         description=f"Raw warehouse table raw.{ds.name}: {ds.description}",
         metadata={
             "dagster/column_schema": dg.TableSchema(
@@ -116,7 +118,8 @@ def build_load_asset(ds: Dataset) -> dg.AssetsDefinition:
         if partitioned:
             window = context.partition_time_window
             months = months_in_window(window.start, window.end)
-        return load_dataset(context, ds, object_store, warehouse, months)
+        with store_faults():
+            return load_dataset(context, ds, object_store, warehouse, months)
 
     _load.__name__ = f"raw_{ds.name}"
     return _load

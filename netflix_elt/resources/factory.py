@@ -18,7 +18,8 @@ from netflix_elt.settings import DBT_PROJECT_DIR, Settings
 def build_object_store(settings: Settings) -> ObjectStore:
     if settings.store == "s3":
         return S3ObjectStore(
-            s3=S3Resource(endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region),
+            # botocore retries a request 3 times; Dagster's retry policy then retries the step.
+            s3=S3Resource(endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region, max_attempts=3),
             bucket=settings.bucket,
             work_dir=str(settings.work_dir),
         )

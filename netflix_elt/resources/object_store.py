@@ -41,7 +41,22 @@ class StoredObject:
 
 
 class ObjectStoreError(RuntimeError):
-    """The store could not be read or written. Messages name the place, never a credential."""
+    """The store could not be read or written. Messages name the place, never a credential.
+
+    ``transient`` says whether trying again can help (a timeout, a refused connection, a 5xx)
+    or not (no such bucket, access denied, bad credentials); the assets retry only the former.
+    """
+
+    def __init__(self, message: str, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
+
+
+# S3 error codes that no retry can fix.
+PERMANENT_S3_CODES = frozenset({
+    "NoSuchBucket", "403", "AccessDenied", "InvalidAccessKeyId",
+    "SignatureDoesNotMatch", "InvalidBucketName", "AllAccessDisabled", "ExpiredToken",
+})
 
 
 class ObjectStore(dg.ConfigurableResource, ABC):
@@ -125,7 +140,8 @@ class FolderObjectStore(ObjectStore):
         try:
             return self._stat(key, path)
         except FileNotFoundError:
-            raise ObjectStoreError(f"object not found: {self.describe(key)}") from None
+            # Gone between listing and reading: a retry lists again and no longer sees it.
+            raise ObjectStoreError(f"object not found: {self.describe(key)}", transient=True) from None
 
     def put_file(self, path: Path, key: str) -> StoredObject:
         dest = self._path(key)
@@ -146,7 +162,7 @@ class FolderObjectStore(ObjectStore):
     def local_copy(self, key: str) -> Iterator[Path]:
         path = self._path(key)
         if not path.exists():
-            raise ObjectStoreError(f"object not found: {self.describe(key)}")
+            raise ObjectStoreError(f"object not found: {self.describe(key)}", transient=True)
         yield path  # already local: no copy
 
 
@@ -176,7 +192,9 @@ class S3ObjectStore(ObjectStore):
         # botocore messages contain the request, never the secret; we still keep only the
         # error code/text so nothing credential-like can leak into a run log.
         code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
-        return ObjectStoreError(f"{action} failed for {self.describe(key)}: {code}: {_short(exc)}")
+        return ObjectStoreError(
+            f"{action} failed for {self.describe(key)}: {code}: {_short(exc)}", transient=code not in PERMANENT_S3_CODES
+        )
 
     def list_objects(self, prefix: str, start_after: str | None = None, page_size: int = 1000) -> Iterator[StoredObject]:
         kwargs = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": page_size}
