@@ -89,6 +89,9 @@ class Settings:
     s3_endpoint_url: str | None = None  # MinIO, SeaweedFS, moto... None = AWS
     s3_region: str = "us-east-1"
     synthetic_genome_tags: int = 64  # size of the stand-in genome when the source has none
+    # DuckDB's buffer limit, per process (loads, the dbt subprocess). DuckDB spills to disk past
+    # it; its own default (80% of RAM) lets one run's tree grow to several GiB at ml-25m.
+    duckdb_memory_limit: str = "1GB"
     snowflake: SnowflakeSettings = field(default_factory=SnowflakeSettings)
 
     @property
@@ -143,6 +146,7 @@ class Settings:
             s3_endpoint_url=env.get("NETFLIX_ELT_S3_ENDPOINT_URL") or None,
             s3_region=env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", "us-east-1")),
             synthetic_genome_tags=int(genome_tags),
+            duckdb_memory_limit=env.get("NETFLIX_ELT_DUCKDB_MEMORY_LIMIT", "1GB"),
             snowflake=SnowflakeSettings.from_env(env),
         )
 
@@ -154,4 +158,5 @@ class Settings:
         """
         env = os.environ if environ is None else environ
         env["NETFLIX_ELT_HOME"] = str(self.home)
+        env["NETFLIX_ELT_DUCKDB_MEMORY_LIMIT"] = self.duckdb_memory_limit
         env.setdefault("DBT_TARGET", self.target)

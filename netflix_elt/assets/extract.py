@@ -43,6 +43,7 @@ class ExtractSettings(dg.ConfigurableResource):
 
     work_dir: str
     quarantine_dir: str
+    duckdb_memory_limit: str = "1GB"
 
 
 def _source_signature(src: SourceFile) -> str:
@@ -108,7 +109,7 @@ def _epoch(dt: datetime) -> int:
 
 
 def split_ratings_by_month(src: Path, out_dir: Path, window: tuple[datetime, datetime], bounds: tuple[datetime, datetime],
-                           file_columns: list[str] | None = None) -> None:
+                           file_columns: list[str] | None = None, memory_limit: str = "1GB") -> None:
     """One streaming pass: rows of the window go to ``month=YYYY-MM/`` files, unplaceable rows
     to ``month=_invalid`` / ``_before`` / ``_after``. Values are copied as text, unchanged;
     columns are read in the source's own header order and written in the catalogue's."""
@@ -118,7 +119,7 @@ def split_ratings_by_month(src: Path, out_dir: Path, window: tuple[datetime, dat
     names = ", ".join(f'"{c}"' for c in ds.column_names)
     lo, hi = _epoch(bounds[0]), _epoch(bounds[1])
     w0, w1 = _epoch(window[0]), _epoch(window[1])
-    con = duckdb.connect()
+    con = duckdb.connect(config={"memory_limit": memory_limit})
     try:
         con.execute(
             f"""copy (
@@ -190,7 +191,8 @@ def build_monthly_file_asset(ds: Dataset) -> dg.AssetsDefinition:
         Path(extract_settings.work_dir).mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=extract_settings.work_dir, prefix="split-") as tmp:
             out = Path(tmp) / "months"
-            split_ratings_by_month(src.path, out, (window.start, window.end), bounds, file_columns)
+            split_ratings_by_month(src.path, out, (window.start, window.end), bounds, file_columns,
+                                   extract_settings.duckdb_memory_limit)
             keys, rows, size = [], 0, 0
             for month in months_in_window(window.start, window.end):
                 parts = sorted((out / f"month={month}").glob("*.csv"))

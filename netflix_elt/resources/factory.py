@@ -31,7 +31,11 @@ def build_warehouse(settings: Settings) -> Warehouse:
         from netflix_elt.resources.snowflake_warehouse import build_snowflake_warehouse
 
         return build_snowflake_warehouse(settings)
-    return DuckDBWarehouse(duckdb=DuckDBResource(database=str(settings.warehouse_path)))
+    return DuckDBWarehouse(
+        duckdb=DuckDBResource(
+            database=str(settings.warehouse_path), connection_config={"memory_limit": settings.duckdb_memory_limit}
+        )
+    )
 
 
 def build_resources(settings: Settings) -> dict:
@@ -46,5 +50,8 @@ def build_resources(settings: Settings) -> dict:
         "warehouse": build_warehouse(settings),
         "dbt": DbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR), target=settings.target, dbt_executable=dbt_executable()),
         "dashboard_settings": DashboardSettings(output_dir=str(settings.dashboard_dir)),
-        "extract_settings": ExtractSettings(work_dir=str(settings.work_dir), quarantine_dir=str(settings.quarantine_dir)),
+        "extract_settings": ExtractSettings(
+            work_dir=str(settings.work_dir), quarantine_dir=str(settings.quarantine_dir),
+            duckdb_memory_limit=settings.duckdb_memory_limit,
+        ),
     }

@@ -110,30 +110,43 @@ class FolderObjectStore(ObjectStore):
         return StoredObject(key=key, etag=f"{st.st_mtime_ns:x}-{st.st_size:x}", size=st.st_size, last_modified=st.st_mtime)
 
     def list_objects(self, prefix: str, start_after: str | None = None, page_size: int = 1000) -> Iterator[StoredObject]:
+        """Keys in S3's order, walking only what can come after ``start_after``.
+
+        Folders are visited in key order (a folder ``x`` sorts as ``x/``, so ``x-y`` comes
+        first, as in S3), folders wholly before ``start_after`` are skipped without being read,
+        and files are stat'ed only when yielded: a caller that stops after N objects pays for
+        about N objects, not for the whole tree.
+        """
         base = self._base
-        if not base.exists():
-            return
-        # Walk only below the deepest folder the prefix names; sort so order matches S3's.
         folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
-        start = base / folder
-        if not start.exists():
+        start = base / folder if folder else base
+        if not start.is_dir():
             return
-        keys = []
-        for dirpath, dirnames, filenames in os.walk(start):
-            dirnames[:] = [d for d in dirnames if not d.startswith(TEMP_PREFIX)]
-            rel = Path(dirpath).relative_to(base).as_posix()
-            for name in filenames:
-                if name.startswith(TEMP_PREFIX):
+        yield from self._walk(start, folder + "/" if folder else "", prefix, start_after)
+
+    def _walk(self, path: Path, key_prefix: str, prefix: str, start_after: str | None) -> Iterator[StoredObject]:
+        try:
+            entries = list(os.scandir(path))
+        except FileNotFoundError:
+            return
+        keyed = sorted(
+            ((key_prefix + e.name + ("/" if e.is_dir(follow_symlinks=False) else ""), e) for e in entries
+             if not e.name.startswith(TEMP_PREFIX)),
+            key=lambda item: item[0],
+        )
+        for key, entry in keyed:
+            if key.endswith("/"):
+                # Skip a folder whose keys all sort before start_after, or outside the prefix.
+                if start_after and start_after > key and not start_after.startswith(key):
                     continue
-                key = name if rel == "." else f"{rel}/{name}"
-                if key.startswith(prefix) and (start_after is None or key > start_after):
-                    keys.append(key)
-        for key in sorted(keys):
-            path = base / key
-            try:
-                yield self._stat(key, path)
-            except FileNotFoundError:  # deleted between listing and stat: not there any more
-                continue
+                if not (key.startswith(prefix) or prefix.startswith(key)):
+                    continue
+                yield from self._walk(Path(entry.path), key, prefix, start_after)
+            elif key.startswith(prefix) and (start_after is None or key > start_after):
+                try:
+                    yield self._stat(key, Path(entry.path))
+                except FileNotFoundError:  # deleted between listing and stat: not there any more
+                    continue
 
     def head(self, key: str) -> StoredObject:
         path = self._path(key)
