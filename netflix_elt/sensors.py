@@ -67,6 +67,7 @@ def plan_tick(store: ObjectStore, cursor: SensorCursor, now: float, max_objects:
               page_size: int = PAGE_SIZE) -> TickPlan:
     """Pure planning over one bounded slice of the listing: what is new, and the next cursor."""
     new, skipped, listed = [], [], 0
+    months = set(ratings_monthly.get_partition_keys())  # once per tick: asking per object is slow
     last_key = cursor.after
     finished = True
     for obj in store.list_objects(RAW_PREFIX, start_after=cursor.after or None, page_size=page_size):
@@ -77,7 +78,7 @@ def plan_tick(store: ObjectStore, cursor: SensorCursor, now: float, max_objects:
             skipped.append((obj.key, "not a delivery under the raw/ layout"))
         elif obj.size == 0:
             skipped.append((obj.key, "zero-byte object"))
-        elif slot.month is not None and not ratings_monthly.has_partition_key(slot.month):
+        elif slot.month is not None and slot.month not in months:
             skipped.append((obj.key, f"month {slot.month} is outside the ratings partitions"))
         elif obj.last_modified >= cursor.since and cursor.handled.get(obj.key, [None])[0] != obj.etag:
             new.append(obj)
