@@ -143,3 +143,49 @@ def test_a_missing_bucket_fails_naming_the_bucket_and_never_the_secret(tmp_path,
     assert not any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
     logs = "\n".join(str(e) for e in result.all_events)
     assert "netflix-elt-test-secret" not in logs
+
+
+@pytest.fixture
+def s3_server_enforcing_credentials(s3_server):
+    """A second moto S3 server, in its own process, that checks credentials (moto's IAM auth:
+    INITIAL_NO_AUTH_ACTION_COUNT=0), so keys it never issued are refused like on AWS."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="0")
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(url + "/moto-api/", timeout=1)
+                break
+            except Exception:  # noqa: BLE001 - not up yet
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_wrong_credentials_fail_at_once_naming_endpoint_and_bucket_never_the_secret(tmp_path, s3_server_enforcing_credentials):
+    from netflix_elt.settings import SHIPPED_DATA, Settings
+
+    settings = Settings(home=tmp_path / "h", source=SHIPPED_DATA, store="s3", bucket="netflix-elt",
+                        s3_endpoint_url=s3_server_enforcing_credentials, synthetic_genome_tags=8)
+    result = materialize(settings, dg.AssetSelection.keys(["raw", "movies"]), raise_on_error=False)
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = str(failure.event_specific_data.error)
+    assert "s3://netflix-elt/raw/movies/" in message and s3_server_enforcing_credentials in message
+    assert "InvalidAccessKeyId" in message, message
+    assert not any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
+    logs = "\n".join(str(e) for e in result.all_events)
+    assert "netflix-elt-test-secret" not in logs
