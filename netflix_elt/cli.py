@@ -124,6 +124,8 @@ def cmd_run(args, settings: Settings) -> int:
 
 def cmd_dev(args, settings: Settings) -> int:
     env = dict(os.environ, DAGSTER_HOME=str(ensure_dagster_home(settings)))
+    # The code server and dbt run from this venv's bin folder, activated or not.
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     settings.export_for_dbt(env)
     dagster = Path(sys.executable).with_name("dagster")
     argv = [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(args.port), "-w", str(REPO_ROOT / "workspace.yaml")]

@@ -21,13 +21,21 @@ def dbt_executable() -> str:
     return str(beside) if beside.exists() else "dbt"
 
 
-def prepare() -> None:
-    """Parse the dbt project into target/manifest.json.
-
-    dagster-dbt's preparer looks for ``dbt`` on PATH; put this interpreter's bin folder first
-    so `make setup` works in a venv that was never activated.
-    """
+def _dbt_on_path() -> None:
+    """dagster-dbt's preparer looks for ``dbt`` on PATH; put this interpreter's bin folder
+    first, so a venv that was never activated works (make setup, make dev)."""
     bin_dir = str(Path(sys.executable).parent)
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
+def prepare() -> None:
+    """Parse the dbt project into target/manifest.json."""
+    _dbt_on_path()
     dbt_project.preparer.prepare(dbt_project)
+
+
+def prepare_if_dev() -> None:
+    """Under `dagster dev`, re-parse on every code-location load (the project may be changing)."""
+    _dbt_on_path()
+    dbt_project.prepare_if_dev()

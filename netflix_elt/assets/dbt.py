@@ -29,11 +29,11 @@ from typing import Any, Mapping
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
-from netflix_elt.dbt_manifest import dbt_project
+from netflix_elt.dbt_manifest import dbt_project, prepare_if_dev
 from netflix_elt.partitions import ratings_monthly
 # Under `dagster dev` the manifest is (re)built on load; everywhere else `netflix-elt prepare`
 # (run by `make setup`) builds it once, so loading the code location never parses dbt.
-dbt_project.prepare_if_dev()
+prepare_if_dev()
 
 INCREMENTAL_SELECTOR = "fct_ratings"
 SNAPSHOT_SELECTOR = "resource_type:snapshot"
