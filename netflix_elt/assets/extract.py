@@ -193,7 +193,7 @@ def build_monthly_file_asset(ds: Dataset) -> dg.AssetsDefinition:
             out = Path(tmp) / "months"
             split_ratings_by_month(src.path, out, (window.start, window.end), bounds, file_columns,
                                    extract_settings.duckdb_memory_limit)
-            keys, rows, size = [], 0, 0
+            keys, etags, rows, size = [], {}, 0, 0
             for month in months_in_window(window.start, window.end):
                 parts = sorted((out / f"month={month}").glob("*.csv"))
                 if not parts:
@@ -204,6 +204,7 @@ def build_monthly_file_asset(ds: Dataset) -> dg.AssetsDefinition:
                 with store_faults():
                     obj = object_store.put_file(joined, object_key(ds, month))
                 keys.append(obj.key)
+                etags[obj.key] = obj.etag
                 size += obj.size
             quarantined = _quarantine(out, Path(extract_settings.quarantine_dir) / ds.name)
         if quarantined:
@@ -215,6 +216,7 @@ def build_monthly_file_asset(ds: Dataset) -> dg.AssetsDefinition:
             metadata={
                 "objects": dg.MetadataValue.int(len(keys)),
                 "keys": dg.MetadataValue.json(keys[:50] + ([f"... {len(keys) - 50} more"] if len(keys) > 50 else [])),
+                "etags": dg.MetadataValue.json(dict(list(etags.items())[:50])),
                 "rows": dg.MetadataValue.int(rows),
                 "bytes": dg.MetadataValue.int(size),
                 "source": src.origin,
