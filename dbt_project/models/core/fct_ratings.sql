@@ -7,8 +7,8 @@
     First build / --full-refresh: the window is ignored and all history is built.
     `append` + a pre-hook works the same on dbt-duckdb and dbt-snowflake.
     tmp_relation_type (dbt-snowflake only): 'view' (a temporary view, dbt-snowflake's own default
-    for append); a Snowflake emulator that cannot create temporary relations (fakesnow) needs
-    --vars '{snowflake_tmp_relation_type: transient}'.
+    for append); a Snowflake emulator that cannot create temporary relations (fakesnow) is handled by
+    macros/emulator_compat.sql on loopback hosts; no var needed.
 #}
 {% set window_start = var('ratings_window_start') %}
 {% set window_end = var('ratings_window_end') %}
