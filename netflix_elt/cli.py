@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from netflix_elt.instance import INSTANCE_YAML, ensure_dagster_home  # noqa: F401  (INSTANCE_YAML re-exported)
+from netflix_elt.instance import ensure_dagster_home
 from netflix_elt.settings import REPO_ROOT, Settings
 
 

@@ -32,6 +32,7 @@ def deliver_ratings_month(store: ObjectStore, movies_csv: Path, month: str, rows
     start, end = month_window(month)
     first_user = FIRST_DELIVERED_USER_ID + ((start.year - 1995) * 12 + start.month - 1) * (MAX_ROWS_PER_MONTH // RATINGS_PER_NEW_USER)
     lo, span = int(start.timestamp()), int((end - start).total_seconds())
+    movie_columns = ", ".join(f"'{c.name}': '{c.sql_type}'" for c in dataset("movies").columns)
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         out = Path(tmp) / ds.file_name
         con = duckdb.connect()
@@ -40,7 +41,7 @@ def deliver_ratings_month(store: ObjectStore, movies_csv: Path, month: str, rows
                 f"""create temp table movie_ids as
                     select movieId, row_number() over (order by movieId) - 1 as i
                     from read_csv(?, header=true, auto_detect=false, delim=',', quote='"', escape='"',
-                                  columns={{'movieId': 'INTEGER', 'title': 'VARCHAR', 'genres': 'VARCHAR'}})""",
+                                  columns={{{movie_columns}}})""",
                 [str(movies_csv)],
             )
             n_movies = con.execute("select count(*) from movie_ids").fetchone()[0]

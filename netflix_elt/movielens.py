@@ -11,7 +11,7 @@ delivery as delivered and dbt's staging layer renames to snake_case.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # Columns the loader adds to every raw table, after the delivered columns. They make a load
 # replaceable (delete by ``_source_object``) and traceable back to the exact object.
@@ -56,7 +56,6 @@ class Dataset:
     partitioned_by_month: bool = False  # ratings: one object per month of ``timestamp``
     time_column: str | None = None
     redistributable: bool = True  # the Tag Genome may not be redistributed (GroupLens terms)
-    extra: dict = field(default_factory=dict)
 
     @property
     def file_name(self) -> str:

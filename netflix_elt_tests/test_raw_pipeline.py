@@ -150,15 +150,14 @@ def s3_server_enforcing_credentials(s3_server):
     """A second moto S3 server, in its own process, that checks credentials (moto's IAM auth:
     INITIAL_NO_AUTH_ACTION_COUNT=0), so keys it never issued are refused like on AWS."""
     import os
-    import socket
     import subprocess
     import sys
     import time
     import urllib.request
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from netflix_elt_tests.conftest import _free_port
+
+    port = _free_port()
     env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="0")
     proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

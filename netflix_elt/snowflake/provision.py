@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 from netflix_elt.movielens import DATASETS, LOAD_METADATA_COLUMNS, RAW_PREFIX, Dataset
