@@ -10,7 +10,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from netflix_elt.assets.dbt import ratings_window_vars
+from netflix_elt.assets.dbt import ratings_window_env
 from netflix_elt.cli import run_all
 from netflix_elt.partitions import month_window, months_in_window
 from netflix_elt.resources.factory import build_object_store
@@ -30,10 +30,10 @@ def test_a_month_window_is_half_open_and_ends_where_the_next_month_starts():
     assert months_in_window(utc(2000, 1, 1), utc(2000, 4, 1)) == ["2000-01", "2000-02", "2000-03"]
 
 
-def test_the_dbt_window_vars_are_the_partition_window_in_utc():
-    assert ratings_window_vars(utc(2000, 1, 1), utc(2000, 4, 1)) == {
-        "ratings_window_start": "2000-01-01 00:00:00",
-        "ratings_window_end": "2000-04-01 00:00:00",
+def test_the_dbt_window_is_the_partition_window_in_utc():
+    assert ratings_window_env(utc(2000, 1, 1), utc(2000, 4, 1)) == {
+        "NETFLIX_ELT_RATINGS_WINDOW_START": "2000-01-01 00:00:00",
+        "NETFLIX_ELT_RATINGS_WINDOW_END": "2000-04-01 00:00:00",
     }
 
 

@@ -4,23 +4,19 @@
     same (user, movie, rating, rated_at) rows, nothing missing, nothing extra. Catches a window
     run that left a gap, a duplicate, or a row deleted upstream.
 
-    Scoped to the run's window [ratings_window_start, ratings_window_end) because fct_ratings is
+    Scoped to the run's window [start, end) (macros/ratings_window.sql) because fct_ratings is
     partitioned by month: a run of one month answers for that month, and other months may be
     legitimately behind their raw data until their own run (the defaults cover all time, so a
     plain `dbt build` checks everything). The `meta.dagster.ref` tells Dagster which asset this
     check is on.
 #}
-{% set window_predicate -%}
-    rated_at >= cast('{{ var("ratings_window_start") }}' as {{ dbt.type_timestamp() }})
-    and rated_at < cast('{{ var("ratings_window_end") }}' as {{ dbt.type_timestamp() }})
-{%- endset %}
 
 with fct as (
-    select user_id, movie_id, rating, rated_at from {{ ref('fct_ratings') }} where {{ window_predicate }}
+    select user_id, movie_id, rating, rated_at from {{ ref('fct_ratings') }} where {{ ratings_window_predicate() }}
 ),
 
 stg as (
-    select user_id, movie_id, rating, rated_at from {{ ref('stg_ratings') }} where {{ window_predicate }}
+    select user_id, movie_id, rating, rated_at from {{ ref('stg_ratings') }} where {{ ratings_window_predicate() }}
 ),
 
 missing as (

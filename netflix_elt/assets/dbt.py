@@ -1,17 +1,20 @@
 """Transform: the dbt project as Dagster assets (dagster-dbt).
 
-Four ``@dbt_assets`` definitions over one manifest, split the way dagster-open-platform does,
-and cut so that the graph between them has no cycle (upstream -> fact -> marts):
+Three ``@dbt_assets`` definitions over one manifest, split the way dagster-open-platform
+does, and cut so that the graph between them has no cycle (upstream -> fact -> marts):
 
-- ``dbt_models``: seeds, staging views, dims and everything else that does not read
-  fct_ratings, built with ``dbt build`` so each model's tests run right after it (an
-  error-severity failure skips what is downstream);
+- ``dbt_models``: seeds, staging views, dims, the SCD2 snapshots and everything else that
+  does not read fct_ratings, built with ``dbt build`` so each model's tests run right after
+  it (an error-severity failure skips what is downstream);
 - ``dbt_fct_ratings``: the incremental fact, monthly partitioned like the ratings it reads,
   with a single-run backfill policy: a backfill of any range is ONE ``dbt build`` whose
-  half-open window ``[start, end)`` comes from the run's partition range as dbt vars;
+  half-open window ``[start, end)`` comes from the run's partition range (as environment variables, see below);
 - ``dbt_marts``: the marts that read fct_ratings (unpartitioned: rebuilt once after a load
-  or backfill of any number of months);
-- ``dbt_snapshots``: the SCD2 snapshots.
+  or backfill of any number of months).
+
+Every dbt invocation costs start-up time (~3 s: interpreter, dbt, partial parse), so a full
+run makes three and a new month of ratings two; see netflix_elt/resources/dbt_cli.py for what
+else is trimmed per invocation.
 
 Tests that span two of these (``relationships`` from fct_ratings to dim_users) must run with
 the later one: the upstream op uses dbt's ``cautious`` indirect selection (a test runs only
@@ -22,7 +25,8 @@ so lineage runs unbroken from each S3 file to every mart. dbt tests become asset
 their model (source tests on the raw-table assets).
 """
 
-import json
+import contextlib
+import os
 from datetime import datetime
 from typing import Any, Mapping
 
@@ -31,12 +35,12 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from netflix_elt.dbt_manifest import dbt_project, prepare_if_dev
 from netflix_elt.partitions import ratings_monthly
+from netflix_elt.resources.dbt_cli import keep_partial_parse
 # Under `dagster dev` the manifest is (re)built on load; everywhere else `netflix-elt prepare`
 # (run by `make setup`) builds it once, so loading the code location never parses dbt.
 prepare_if_dev()
 
 INCREMENTAL_SELECTOR = "fct_ratings"
-SNAPSHOT_SELECTOR = "resource_type:snapshot"
 
 
 class NetflixDbtTranslator(DagsterDbtTranslator):
@@ -70,22 +74,45 @@ translator = NetflixDbtTranslator(
 )
 
 
-def ratings_window_vars(start: datetime, end: datetime) -> dict[str, str]:
-    """dbt vars for fct_ratings' half-open window [start, end), as naive UTC timestamps."""
+def ratings_window_env(start: datetime, end: datetime) -> dict[str, str]:
+    """fct_ratings' half-open window [start, end) as naive UTC timestamps, in the environment
+    variables dbt_project/macros/ratings_window.sql reads (env vars, not --vars: a new --vars
+    value makes dbt re-parse the whole project on every monthly run)."""
     fmt = "%Y-%m-%d %H:%M:%S"
-    return {"ratings_window_start": start.strftime(fmt), "ratings_window_end": end.strftime(fmt)}
+    return {"NETFLIX_ELT_RATINGS_WINDOW_START": start.strftime(fmt), "NETFLIX_ELT_RATINGS_WINDOW_END": end.strftime(fmt)}
+
+
+@contextlib.contextmanager
+def _environment(values: Mapping[str, str]):
+    """Set variables for the dbt subprocess (dagster-dbt passes os.environ), then restore them."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
     dagster_dbt_translator=translator,
-    exclude=f"{INCREMENTAL_SELECTOR}+ {SNAPSHOT_SELECTOR}",
+    exclude=f"{INCREMENTAL_SELECTOR}+",
     name="dbt_models",
     pool="duckdb_warehouse",  # one writer at a time (netflix_elt/instance.py)
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    yield from dbt.cli(["build", *_cautious_unless_subset(context)], context=context).stream()
+    yield from _build(context, dbt, _cautious_unless_subset(context))
+
+
+def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[str]):
+    invocation = dbt.cli(["build", *args], context=context)
+    yield from invocation.stream()
+    keep_partial_parse(invocation, dbt_project.project_dir)
 
 
 def _cautious_unless_subset(context) -> list[str]:
@@ -113,12 +140,10 @@ class FctRatingsConfig(dg.Config):
 )
 def dbt_fct_ratings(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: FctRatingsConfig):
     window = context.partition_time_window
-    dbt_vars = ratings_window_vars(window.start, window.end)
-    context.log.info(f"fct_ratings window [{dbt_vars['ratings_window_start']}, {dbt_vars['ratings_window_end']})")
-    args = ["build", "--vars", json.dumps(dbt_vars)]
-    if config.full_refresh:
-        args.append("--full-refresh")  # rebuild all history, whatever the window
-    yield from dbt.cli(args, context=context).stream()
+    env = ratings_window_env(window.start, window.end)
+    context.log.info(f"fct_ratings window [{env['NETFLIX_ELT_RATINGS_WINDOW_START']}, {env['NETFLIX_ELT_RATINGS_WINDOW_END']})")
+    with _environment(env):
+        yield from _build(context, dbt, ["--full-refresh"] if config.full_refresh else [])  # full: all history
 
 
 @dbt_assets(
@@ -126,24 +151,12 @@ def dbt_fct_ratings(context: dg.AssetExecutionContext, dbt: DbtCliResource, conf
     project=dbt_project,
     dagster_dbt_translator=translator,
     select=f"{INCREMENTAL_SELECTOR}+",
-    exclude=f"{INCREMENTAL_SELECTOR} {SNAPSHOT_SELECTOR}",
+    exclude=INCREMENTAL_SELECTOR,
     name="dbt_marts",
     pool="duckdb_warehouse",  # one writer at a time (netflix_elt/instance.py)
 )
 def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    yield from dbt.cli(["build"], context=context).stream()
+    yield from _build(context, dbt, [])
 
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    dagster_dbt_translator=translator,
-    select=SNAPSHOT_SELECTOR,
-    name="dbt_snapshots",
-    pool="duckdb_warehouse",  # one writer at a time (netflix_elt/instance.py)
-)
-def dbt_snapshots(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    yield from dbt.cli(["build"], context=context).stream()
-
-
-DBT_ASSETS = [dbt_models, dbt_fct_ratings, dbt_marts, dbt_snapshots]
+DBT_ASSETS = [dbt_models, dbt_fct_ratings, dbt_marts]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dagster_aws.s3 import S3Resource
-from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
 
 from netflix_elt.assets.dashboard import DashboardSettings
 from netflix_elt.assets.extract import ExtractSettings
+from netflix_elt.resources.dbt_cli import LeanDbtCliResource
 from netflix_elt.resources.movielens_source import MovieLensSource
 from netflix_elt.resources.object_store import FolderObjectStore, ObjectStore, S3ObjectStore
 from netflix_elt.resources.warehouse import DuckDBWarehouse, Warehouse
@@ -48,7 +48,7 @@ def build_resources(settings: Settings) -> dict:
         ),
         "object_store": build_object_store(settings),
         "warehouse": build_warehouse(settings),
-        "dbt": DbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR), target=settings.target, dbt_executable=dbt_executable()),
+        "dbt": LeanDbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR), target=settings.target, dbt_executable=dbt_executable()),
         "dashboard_settings": DashboardSettings(output_dir=str(settings.dashboard_dir)),
         "extract_settings": ExtractSettings(
             work_dir=str(settings.work_dir), quarantine_dir=str(settings.quarantine_dir),

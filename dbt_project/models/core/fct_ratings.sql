@@ -1,5 +1,5 @@
 {#
-    Incremental by an explicit, half-open time window [ratings_window_start, ratings_window_end).
+    Incremental by an explicit, half-open time window [start, end) (macros/ratings_window.sql).
     Incremental run: the pre-hook deletes the window's rows from this table, then the model
     inserts (append) the window's rows from staging. Delete-then-insert of a whole window is
     idempotent: re-running a window, running windows out of order, or re-running after a
@@ -10,18 +10,6 @@
     for append); a Snowflake emulator that cannot create temporary relations (fakesnow) is handled by
     macros/emulator_compat.sql on loopback hosts; no var needed.
 #}
-{% set window_start = var('ratings_window_start') %}
-{% set window_end = var('ratings_window_end') %}
-{% if window_start | string >= window_end | string %}
-    {{ exceptions.raise_compiler_error(
-        "fct_ratings: empty window, ratings_window_start (" ~ window_start
-        ~ ") must be before ratings_window_end (" ~ window_end ~ ")") }}
-{% endif %}
-{% set window_predicate -%}
-    rated_at >= cast('{{ window_start }}' as {{ dbt.type_timestamp() }})
-    and rated_at < cast('{{ window_end }}' as {{ dbt.type_timestamp() }})
-{%- endset %}
-
 {{
     config(
         materialized='incremental',
@@ -29,7 +17,7 @@
         on_schema_change='fail',
         tmp_relation_type=var('snowflake_tmp_relation_type'),
         pre_hook=[
-            "{% if is_incremental() %}delete from {{ this }} where " ~ window_predicate ~ "{% endif %}"
+            "{% if is_incremental() %}delete from {{ this }} where {{ ratings_window_predicate() }}{% endif %}"
         ],
     )
 }}
@@ -40,7 +28,7 @@ ratings as (
 
     select * from {{ ref('stg_ratings') }}
     {% if is_incremental() %}
-    where {{ window_predicate }}
+    where {{ ratings_window_predicate() }}
     {% endif %}
 
 ),
