@@ -178,7 +178,7 @@ def run_incremental(home: Path, source: Path, rows: int) -> tuple[float, float]:
     from netflix_elt.definitions import build_definitions
     from netflix_elt.deliveries import deliver_ratings_month
     from netflix_elt.movielens import dataset
-    from netflix_elt.sensors import build_new_objects_sensor
+    from netflix_elt.sensors import build_new_objects_sensor, selection_of
     from netflix_elt.settings import Settings
 
     settings = Settings.from_env({"NETFLIX_ELT_HOME": str(home), "NETFLIX_ELT_SOURCE": str(source)})
@@ -195,7 +195,7 @@ def run_incremental(home: Path, source: Path, rows: int) -> tuple[float, float]:
     tick = time.monotonic() - started
     (request,) = result.run_requests
     run = dg.materialize(
-        [*defs.assets, *defs.asset_checks], resources=defs.resources, selection=request.asset_selection,
+        [*defs.assets, *defs.asset_checks], resources=defs.resources, selection=selection_of(request),
         partition_key=request.partition_key, instance=dg.DagsterInstance.ephemeral(), raise_on_error=True,
     )
     assert run.success

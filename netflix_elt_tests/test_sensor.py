@@ -9,7 +9,7 @@ import pytest
 
 from netflix_elt.definitions import build_definitions
 from netflix_elt.resources.factory import build_object_store
-from netflix_elt.sensors import build_new_objects_sensor
+from netflix_elt.sensors import build_new_objects_sensor, selection_of
 from netflix_elt_tests.conftest import write_csv
 
 MONTH_CSV = "userId,movieId,rating,timestamp\n1,1,4.0,{ts}\n"
@@ -45,6 +45,11 @@ def test_a_new_month_of_ratings_yields_one_run_for_that_partition_and_none_on_th
     selection = set(first.run_requests[0].asset_selection)
     assert {dg.AssetKey(["raw", "ratings"]), dg.AssetKey(["core", "fct_ratings"]), dg.AssetKey(["marts", "mart_movie_analysis"])} <= selection
     assert dg.AssetKey(["raw", "movies"]) not in selection
+    # dbt's source tests on raw/ratings run in dbt_models, which has nothing else to do here:
+    # they stay out of the run (full runs run them); the month's own checks are in
+    checks = {(c.asset_key.to_user_string(), c.name) for c in first.run_requests[0].asset_check_keys}
+    assert {name for key, name in checks if key == "raw/ratings"} == {"rows_reconcile"}
+    assert {"core/fct_ratings", "staging/stg_ratings", "core/dim_users"} <= {key for key, _ in checks}
     assert [(e.asset_key, e.partition) for e in first.asset_events] == [(dg.AssetKey(["s3", "ratings"]), "2000-07")]
     assert tick(defs, settings, first.cursor).run_requests == []
 
@@ -108,7 +113,7 @@ def test_a_sensor_requested_run_loads_the_month_through_to_the_marts(local_setti
     # The first tick also sees what run_all wrote moments ago (inside the clock-skew margin).
     request = next(r for r in tick(defs, local_settings).run_requests if r.partition_key == "2019-03")
     result = dg.materialize(
-        [*defs.assets, *defs.asset_checks], resources=defs.resources, selection=request.asset_selection,
+        [*defs.assets, *defs.asset_checks], resources=defs.resources, selection=selection_of(request),
         partition_key=request.partition_key, instance=dg.DagsterInstance.ephemeral(),
     )
     assert result.success

@@ -159,3 +159,17 @@
 {% macro default__strip_release_year(title_expr) -%}
     trim(regexp_replace({{ title_expr }}, '{{ release_year_pattern() }}', ''))
 {%- endmacro %}
+
+
+{# ---- bitwise OR of a bigint column, as an aggregate ---- #}
+{% macro bit_or_agg(expr) -%}
+    {{ return(adapter.dispatch('bit_or_agg', 'netflix_elt')(expr)) }}
+{%- endmacro %}
+
+{% macro default__bit_or_agg(expr) -%}
+    bit_or({{ expr }})
+{%- endmacro %}
+
+{% macro snowflake__bit_or_agg(expr) -%}
+    bitor_agg({{ expr }})
+{%- endmacro %}

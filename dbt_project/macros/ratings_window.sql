@@ -32,14 +32,16 @@
 {#
     Generic tests' `where` config is rendered while the project is parsed, so it cannot hold
     the window itself: a re-used parse would test an old window. Tests scoped to the window
-    say `where: ratings_window`, and this override of dbt's own hook (a root-project macro of
-    the same name wins) puts the predicate in when the test is compiled. Any other `where`
-    works as in dbt.
+    say `where: ratings_window` (or `ratings_window_months` on the monthly rollups), and this
+    override of dbt's own hook (a root-project macro of the same name wins) puts the predicate
+    in when the test is compiled. Any other `where` works as in dbt.
 #}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
     {%- if where == 'ratings_window' -%}
         {%- set where = ratings_window_predicate() -%}
+    {%- elif where == 'ratings_window_months' -%}
+        {%- set where = ratings_window_months_predicate() -%}
     {%- endif -%}
     {%- if where -%}
         {%- set filtered -%}
@@ -49,4 +51,15 @@
     {%- else -%}
         {%- do return(relation) -%}
     {%- endif -%}
+{%- endmacro %}
+
+{#
+    The whole months the window touches, for the monthly rollups (grain: month): a window
+    that starts or ends mid-month rebuilds those months whole, from fct_ratings, which holds
+    every loaded row of them.
+#}
+{% macro ratings_window_months_predicate(month_column='rated_month') -%}
+    {%- set start, end = ratings_window_start(), ratings_window_end() -%}
+    {{ month_column }} >= cast({{ dbt.date_trunc('month', "cast('" ~ start ~ "' as " ~ dbt.type_timestamp() ~ ")") }} as date)
+    and {{ month_column }} < cast('{{ end }}' as {{ dbt.type_timestamp() }})
 {%- endmacro %}

@@ -6,19 +6,24 @@ does, and cut so that the graph between them has no cycle (upstream -> fact -> m
 - ``dbt_models``: seeds, staging views, dims, the SCD2 snapshots and everything else that
   does not read fct_ratings, built with ``dbt build`` so each model's tests run right after
   it (an error-severity failure skips what is downstream);
-- ``dbt_fct_ratings``: the incremental fact, monthly partitioned like the ratings it reads,
-  with a single-run backfill policy: a backfill of any range is ONE ``dbt build`` whose
-  half-open window ``[start, end)`` comes from the run's partition range (as environment variables, see below);
-- ``dbt_marts``: the marts that read fct_ratings (unpartitioned: rebuilt once after a load
-  or backfill of any number of months).
+- ``dbt_fct_ratings``: the staging view of ratings, the incremental fact and its two monthly
+  rollups (dbt tag ``ratings_window``, tests scoped to the window), monthly partitioned like
+  the ratings they read, with a single-run
+  backfill policy: a backfill of any range is ONE ``dbt build`` whose half-open window
+  ``[start, end)`` comes from the run's partition range (as environment variables, see
+  ``ratings_window_env``);
+- ``dbt_marts``: dim_users and the marts, which read the rollups (unpartitioned: rebuilt
+  once after a load or backfill of any number of months, from tables ~1/10 the size of
+  fct_ratings).
 
 Every dbt invocation costs start-up time (~3 s: interpreter, dbt, partial parse), so a full
 run makes three and a new month of ratings two; see netflix_elt/resources/dbt_cli.py for what
 else is trimmed per invocation.
 
-Tests that span two of these (``relationships`` from fct_ratings to dim_users) must run with
-the later one: the upstream op uses dbt's ``cautious`` indirect selection (a test runs only
-when all its parents are selected), the others the default ``eager``.
+Tests that span two of these (``assert_fct_ratings_reconciles_with_staging`` reads
+stg_ratings and fct_ratings) must run with the later one: the upstream op uses dbt's
+``cautious`` indirect selection (a test runs only when all its parents are selected), the
+others the default ``eager``.
 
 Every dbt source's asset key is ``raw/<table>``, the key of the raw-table asset that loads it,
 so lineage runs unbroken from each S3 file to every mart. dbt tests become asset checks on
@@ -40,7 +45,9 @@ from netflix_elt.resources.dbt_cli import keep_partial_parse
 # (run by `make setup`) builds it once, so loading the code location never parses dbt.
 prepare_if_dev()
 
-INCREMENTAL_SELECTOR = "fct_ratings"
+# stg_ratings, fct_ratings and the monthly rollups: the partitioned step. Everything
+# downstream of them (``+``, their tests included) is dbt_marts', everything else dbt_models'.
+WINDOW_SELECTOR = "tag:ratings_window"
 
 
 class NetflixDbtTranslator(DagsterDbtTranslator):
@@ -101,7 +108,7 @@ def _environment(values: Mapping[str, str]):
     manifest=dbt_project.manifest_path,
     project=dbt_project,
     dagster_dbt_translator=translator,
-    exclude=f"{INCREMENTAL_SELECTOR}+",
+    exclude=f"{WINDOW_SELECTOR}+",
     name="dbt_models",
     pool="duckdb_warehouse",  # one writer at a time (netflix_elt/instance.py)
 )
@@ -132,7 +139,7 @@ class FctRatingsConfig(dg.Config):
     manifest=dbt_project.manifest_path,
     project=dbt_project,
     dagster_dbt_translator=translator,
-    select=INCREMENTAL_SELECTOR,
+    select=WINDOW_SELECTOR,
     partitions_def=ratings_monthly,
     backfill_policy=dg.BackfillPolicy.single_run(),
     name="dbt_fct_ratings",
@@ -142,16 +149,21 @@ def dbt_fct_ratings(context: dg.AssetExecutionContext, dbt: DbtCliResource, conf
     window = context.partition_time_window
     env = ratings_window_env(window.start, window.end)
     context.log.info(f"fct_ratings window [{env['NETFLIX_ELT_RATINGS_WINDOW_START']}, {env['NETFLIX_ELT_RATINGS_WINDOW_END']})")
+    # buildable: a test runs when all its parents are selected or upstream of the selection,
+    # so the rollups' reconcile test waits for the rollups when only fct_ratings is rebuilt.
+    args = ["--indirect-selection", "buildable"]
+    if config.full_refresh:
+        args.append("--full-refresh")  # rebuild all history, whatever the window
     with _environment(env):
-        yield from _build(context, dbt, ["--full-refresh"] if config.full_refresh else [])  # full: all history
+        yield from _build(context, dbt, args)
 
 
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
     dagster_dbt_translator=translator,
-    select=f"{INCREMENTAL_SELECTOR}+",
-    exclude=INCREMENTAL_SELECTOR,
+    select=f"{WINDOW_SELECTOR}+",
+    exclude=WINDOW_SELECTOR,
     name="dbt_marts",
     pool="duckdb_warehouse",  # one writer at a time (netflix_elt/instance.py)
 )

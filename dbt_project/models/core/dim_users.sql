@@ -1,8 +1,12 @@
+{#
+    Ratings facts come from the monthly rollup (a few rows per user) rather than from every
+    rating: dim_users is rebuilt on each new month of ratings.
+#}
 with
 
-ratings as (
+monthly as (
 
-    select * from {{ ref('stg_ratings') }}
+    select * from {{ ref('fct_user_ratings_monthly') }}
 
 ),
 
@@ -16,11 +20,11 @@ user_ratings as (
 
     select
         user_id,
-        count(*) as ratings_count,
-        avg(cast(rating as double)) as avg_rating,
-        min(rated_at) as first_rated_at,
-        max(rated_at) as last_rated_at
-    from ratings
+        cast(sum(ratings_count) as {{ dbt.type_bigint() }}) as ratings_count,
+        sum(rating_sum) / sum(ratings_count) as avg_rating,
+        min(first_rated_at) as first_rated_at,
+        max(last_rated_at) as last_rated_at
+    from monthly
     group by user_id
 
 ),

@@ -15,6 +15,7 @@
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
+        tags=['ratings_window'],
         tmp_relation_type=var('snowflake_tmp_relation_type'),
         pre_hook=[
             "{% if is_incremental() %}delete from {{ this }} where {{ ratings_window_predicate() }}{% endif %}"

@@ -1,4 +1,8 @@
-{% set rating_values = ['0.5', '1.0', '1.5', '2.0', '2.5', '3.0', '3.5', '4.0', '4.5', '5.0'] %}
+{#
+    Built from the monthly rollups, not from every rating: ratings per genre add up over the
+    genre's movies; distinct raters per genre do not add up, so they come from each user's
+    genre mask (the OR of their monthly masks, seed genres.genre_bit).
+#}
 
 with
 
@@ -14,9 +18,17 @@ movie_genres as (
 
 ),
 
-ratings as (
+movie_stats as (
 
-    select * from {{ ref('fct_ratings') }}
+    select
+        movie_id,
+        sum(ratings_count) as ratings_count,
+        sum(rating_sum) as rating_sum,
+        {% for v in rating_values() %}
+        sum({{ rating_value_column(v) }}) as {{ rating_value_column(v) }}{{ ',' if not loop.last }}
+        {% endfor %}
+    from {{ ref('fct_movie_ratings_monthly') }}
+    group by movie_id
 
 ),
 
@@ -25,16 +37,37 @@ genre_ratings as (
     select
         movie_genres.genre,
         count(distinct movie_genres.movie_id) as movies_count,
-        count(ratings.rating) as ratings_count,
-        avg(cast(ratings.rating as double)) as avg_rating,
-        {% for v in rating_values %}
-        count(case when ratings.rating = {{ v }} then 1 end) as ratings_{{ v | replace('.', '_') }},
+        sum(movie_stats.ratings_count) as ratings_count,
+        sum(movie_stats.rating_sum) / nullif(sum(movie_stats.ratings_count), 0) as avg_rating,
+        {% for v in rating_values() %}
+        sum(movie_stats.{{ rating_value_column(v) }}) as {{ rating_value_column(v) }}{{ ',' if not loop.last }}
         {% endfor %}
-        count(distinct ratings.user_id) as raters_count
     from movie_genres
-    left join ratings
-        on movie_genres.movie_id = ratings.movie_id
+    left join movie_stats
+        on movie_genres.movie_id = movie_stats.movie_id
     group by movie_genres.genre
+
+),
+
+user_genres as (
+
+    select
+        user_id,
+        {{ bit_or_agg('genres_mask') }} as genres_mask
+    from {{ ref('fct_user_ratings_monthly') }}
+    group by user_id
+
+),
+
+genre_raters as (
+
+    select
+        genres.genre,
+        count(user_genres.user_id) as raters_count
+    from genres
+    inner join user_genres
+        on {{ mask_has_genre('user_genres.genres_mask', 'genres.genre_bit') }}
+    group by genres.genre
 
 ),
 
@@ -43,12 +76,12 @@ final as (
     select
         genres.genre,
         genres.display_name,
-        coalesce(genre_ratings.movies_count, 0) as movies_count,
-        coalesce(genre_ratings.ratings_count, 0) as ratings_count,
-        coalesce(genre_ratings.raters_count, 0) as raters_count,
+        cast(coalesce(genre_ratings.movies_count, 0) as {{ dbt.type_bigint() }}) as movies_count,
+        cast(coalesce(genre_ratings.ratings_count, 0) as {{ dbt.type_bigint() }}) as ratings_count,
+        cast(coalesce(genre_raters.raters_count, 0) as {{ dbt.type_bigint() }}) as raters_count,
         round(genre_ratings.avg_rating, 4) as avg_rating,
-        {% for v in rating_values %}
-        coalesce(genre_ratings.ratings_{{ v | replace('.', '_') }}, 0) as ratings_{{ v | replace('.', '_') }},
+        {% for v in rating_values() %}
+        cast(coalesce(genre_ratings.{{ rating_value_column(v) }}, 0) as {{ dbt.type_bigint() }}) as {{ rating_value_column(v) }},
         {% endfor %}
         case
             when coalesce(genre_ratings.ratings_count, 0) > 0
@@ -59,6 +92,8 @@ final as (
     from genres
     left join genre_ratings
         on genres.genre = genre_ratings.genre
+    left join genre_raters
+        on genres.genre = genre_raters.genre
 
 )
 

@@ -8,22 +8,20 @@ movies as (
 
 ),
 
-ratings as (
-
-    select * from {{ ref('fct_ratings') }}
-
-),
-
 movie_stats as (
 
     select
         movie_id,
-        count(*) as ratings_count,
-        avg(cast(rating as double)) as avg_rating,
-        stddev_samp(cast(rating as double)) as rating_stddev,
-        count(distinct user_id) as raters_count,
-        count(case when is_positive then 1 end) as positive_ratings_count
-    from ratings
+        sum(ratings_count) as ratings_count,
+        sum(rating_sum) / sum(ratings_count) as avg_rating,
+        -- sample standard deviation from the monthly sums: (Σx² - (Σx)²/n) / (n - 1)
+        case
+            when sum(ratings_count) > 1 then sqrt(greatest(
+                (sum(rating_square_sum) - sum(rating_sum) * sum(rating_sum) / sum(ratings_count))
+                / (sum(ratings_count) - 1), 0))
+        end as rating_stddev,
+        sum(positive_ratings_count) as positive_ratings_count
+    from {{ ref('fct_movie_ratings_monthly') }}
     group by movie_id
 
 ),
@@ -45,7 +43,7 @@ final as (
         movies.release_year,
         movies.primary_genre,
         movies.genres_raw,
-        qualified.ratings_count,
+        cast(qualified.ratings_count as {{ dbt.type_bigint() }}) as ratings_count,
         round(qualified.avg_rating, 4) as avg_rating,
         round(qualified.rating_stddev, 4) as rating_stddev,
         round(cast(qualified.positive_ratings_count as double) / qualified.ratings_count, 4) as positive_share,

@@ -10,9 +10,9 @@ movie_stats as (
 
     select
         movie_id,
-        count(*) as ratings_count,
-        sum(cast(rating as double)) as rating_sum
-    from {{ ref('fct_ratings') }}
+        sum(ratings_count) as ratings_count,
+        sum(rating_sum) as rating_sum
+    from {{ ref('fct_movie_ratings_monthly') }}
     group by movie_id
 
 ),

@@ -10,11 +10,11 @@ movie_stats as (
 
     select
         movie_id,
-        count(*) as ratings_count,
-        avg(cast(rating as double)) as avg_rating,
-        min(rated_at) as first_rated_at,
-        max(rated_at) as last_rated_at
-    from {{ ref('fct_ratings') }}
+        cast(sum(ratings_count) as {{ dbt.type_bigint() }}) as ratings_count,
+        sum(rating_sum) / sum(ratings_count) as avg_rating,
+        min(first_rated_at) as first_rated_at,
+        max(last_rated_at) as last_rated_at
+    from {{ ref('fct_movie_ratings_monthly') }}
     group by movie_id
 
 ),

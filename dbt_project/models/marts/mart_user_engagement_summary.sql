@@ -11,20 +11,15 @@ users as (
 
 ),
 
-ratings as (
-
-    select * from {{ ref('fct_ratings') }}
-
-),
-
 rating_habits as (
 
+    -- a rollup row is a month with ratings; a day lies in one month, so days add up
     select
         user_id,
-        count(distinct rated_month) as active_months_count,
-        count(distinct rated_date) as active_days_count,
-        count(case when is_positive then 1 end) as positive_ratings_count
-    from ratings
+        count(*) as active_months_count,
+        sum(active_days_count) as active_days_count,
+        sum(positive_ratings_count) as positive_ratings_count
+    from {{ ref('fct_user_ratings_monthly') }}
     group by user_id
 
 ),
@@ -50,7 +45,7 @@ final as (
         users.first_activity_at,
         users.last_activity_at,
         users.active_span_days,
-        coalesce(rating_habits.active_days_count, 0) as active_days_count,
+        cast(coalesce(rating_habits.active_days_count, 0) as {{ dbt.type_bigint() }}) as active_days_count,
         coalesce(rating_habits.active_months_count, 0) as active_months_count,
         case
             when coalesce(rating_habits.active_days_count, 0) > 0

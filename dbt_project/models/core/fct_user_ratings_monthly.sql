@@ -1,0 +1,63 @@
+{#
+    One row per (user, month of rating): the month's additive facts for the user marts, and
+    the genres the user rated that month as a mask (seed genres.genre_bit), so "distinct
+    users who rated a genre" is an OR over months instead of a distinct count over every
+    rating. Incremental like fct_movie_ratings_monthly (whole months of the window, tag
+    ratings_window). Active days add up over months: a day lies in one month.
+#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        tags=['ratings_window'],
+        tmp_relation_type=var('snowflake_tmp_relation_type'),
+        pre_hook=[
+            "{% if is_incremental() %}delete from {{ this }} where {{ ratings_window_months_predicate() }}{% endif %}"
+        ],
+    )
+}}
+
+with
+
+ratings as (
+
+    select * from {{ ref('fct_ratings') }}
+    {% if is_incremental() %}
+    where {{ ratings_window_months_predicate() }}
+    {% endif %}
+
+),
+
+movie_genre_masks as (
+
+    select
+        movie_genres.movie_id,
+        {{ bit_or_agg('genres.genre_bit') }} as genres_mask
+    from {{ ref('bridge_movie_genres') }} as movie_genres
+    inner join {{ ref('genres') }} as genres
+        on movie_genres.genre = genres.genre
+    group by movie_genres.movie_id
+
+),
+
+final as (
+
+    select
+        ratings.user_id,
+        ratings.rated_month,
+        count(*) as ratings_count,
+        sum(cast(ratings.rating as double)) as rating_sum,
+        count(case when ratings.is_positive then 1 end) as positive_ratings_count,
+        count(distinct ratings.rated_date) as active_days_count,
+        coalesce({{ bit_or_agg('movie_genre_masks.genres_mask') }}, 0) as genres_mask,
+        min(ratings.rated_at) as first_rated_at,
+        max(ratings.rated_at) as last_rated_at
+    from ratings
+    left join movie_genre_masks
+        on ratings.movie_id = movie_genre_masks.movie_id
+    group by ratings.user_id, ratings.rated_month
+
+)
+
+select * from final
