@@ -6,10 +6,10 @@ would be against real deliveries.
 
 - Unpartitioned files are copied byte for byte (GroupLens's CRLF endings included).
 - Ratings are split by month of rating time into ``raw/ratings/month=YYYY-MM/ratings.csv``
-  in one streaming DuckDB pass, for all months of the run's partition range at once (the
-  asset has a single-run backfill policy). Source rows that cannot be placed in a month
-  (no valid timestamp, or a time outside the partition range) are kept in the quarantine
-  folder and counted in the metadata: nothing is dropped silently.
+  in one streaming pass (DuckDB parses, Arrow writes), for all months of the run's partition
+  range at once (the asset has a single-run backfill policy). Source rows that cannot be
+  placed in a month (no valid timestamp, or a time outside the partition range) are kept in
+  the quarantine folder and counted in the metadata: nothing is dropped silently.
 """
 
 
@@ -22,16 +22,28 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from netflix_elt.assets.store_faults import STORE_RETRY_POLICY, store_faults
 from netflix_elt.layout import object_key
 from netflix_elt.loading.inspect_file import inspect_file, validate_delivery
 from netflix_elt.movielens import DATASETS, Dataset
-from netflix_elt.partitions import months_in_window, ratings_monthly
+from netflix_elt.partitions import ratings_monthly
 from netflix_elt.resources.movielens_source import MovieLensSource, SourceFile
 from netflix_elt.resources.object_store import ObjectStore, StoredObject
 
 GROUP = "s3"
+
+# The ratings split. At most this many rows per Arrow batch: bounds its memory.
+SPLIT_BATCH_ROWS = 1_000_000
+# Batches are sorted on an integer month key (YYYYMM), far cheaper than sorting text; these
+# negative keys mark the rows that cannot be placed in a month.
+_INVALID, _BEFORE, _AFTER = -3, -2, -1
+_UNPLACEABLE = {_INVALID: "_invalid", _BEFORE: "_before", _AFTER: "_after"}
+_UNQUOTED = pacsv.WriteOptions(include_header=False, quoting_style="none")
+_QUOTED = pacsv.WriteOptions(include_header=False, quoting_style="needed")
 
 
 def s3_asset_key(ds: Dataset) -> dg.AssetKey:
@@ -109,56 +121,76 @@ def _epoch(dt: datetime) -> int:
 
 
 def split_ratings_by_month(src: Path, out_dir: Path, window: tuple[datetime, datetime], bounds: tuple[datetime, datetime],
-                           file_columns: list[str] | None = None, memory_limit: str = "1GB") -> None:
-    """One streaming pass: rows of the window go to ``month=YYYY-MM/`` files, unplaceable rows
-    to ``month=_invalid`` / ``_before`` / ``_after``. Values are copied as text, unchanged;
-    columns are read in the source's own header order and written in the catalogue's."""
+                           file_columns: list[str] | None = None, memory_limit: str = "1GB") -> dict[str, int]:
+    """One streaming pass: rows of the window go to ``out_dir/YYYY-MM.csv``, unplaceable rows to
+    ``_invalid.csv`` / ``_before.csv`` / ``_after.csv``, lines the CSV reader rejects to
+    ``_malformed.csv``. Returns the rows written per file stem, so nobody re-reads the files to count.
+
+    Values are copied as text, unchanged; columns are read in the source's own header order and
+    written in the catalogue's. DuckDB parses and classifies; its rows stream out as Arrow batches,
+    and each batch, sorted by month (stably: source order within a month), is appended run by run
+    to that month's file. At ml-25m that takes a third of the CPU of DuckDB's partitioned COPY,
+    writes each month as one file (no part files to join) and holds one batch at a time.
+    """
     ds = next(d for d in DATASETS if d.partitioned_by_month)
     t = ds.time_column
     cols = ", ".join("'" + c.replace("'", "''") + "': 'VARCHAR'" for c in (file_columns or ds.column_names))
     names = ", ".join(f'"{c}"' for c in ds.column_names)
     lo, hi = _epoch(bounds[0]), _epoch(bounds[1])
     w0, w1 = _epoch(window[0]), _epoch(window[1])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files, counts = {}, {}
     con = duckdb.connect(config={"memory_limit": memory_limit})
     try:
-        con.execute(
-            f"""copy (
-                  select {names},
-                         case when _ts is null then '_invalid' when _ts < {lo} then '_before'
-                              when _ts >= {hi} then '_after'
-                              else strftime(make_timestamp(_ts * 1000000), '%Y-%m') end as month
-                  from (select *, try_cast("{t}" as bigint) as _ts
-                        from read_csv(?, header=true, auto_detect=false, columns={{{cols}}},
-                                      delim=',', quote='"', escape='"', store_rejects=true))
-                  where _ts is null or _ts < {lo} or _ts >= {hi} or (_ts >= {w0} and _ts < {w1})
-                ) to '{out_dir}' (format csv, header true, partition_by (month), filename_pattern 'part_{{i}}')""",
-            [str(src)],
-        )
+        batches = con.sql(
+            f"""select {names},
+                       case when _ts is null then {_INVALID} when _ts < {lo} then {_BEFORE}
+                            when _ts >= {hi} then {_AFTER}
+                            else cast(strftime(make_timestamp(_ts * 1000000), '%Y%m') as integer) end as _month
+                from (select *, try_cast("{t}" as bigint) as _ts
+                      from read_csv(?, header=true, auto_detect=false, columns={{{cols}}},
+                                    delim=',', quote='"', escape='"', store_rejects=true))
+                where _ts is null or _ts < {lo} or _ts >= {hi} or (_ts >= {w0} and _ts < {w1})""",
+            params=[str(src)],
+        ).to_arrow_reader(SPLIT_BATCH_ROWS)
+        for batch in batches:
+            batch = batch.take(pc.sort_indices(batch.column("_month")))
+            rows = batch.drop_columns(["_month"])
+            runs = pc.run_end_encode(batch.column("_month"))
+            start = 0
+            for end, key in zip(runs.run_ends.to_pylist(), runs.values.to_pylist()):
+                month = _UNPLACEABLE.get(key) or f"{key // 100:04d}-{key % 100:02d}"
+                if month not in files:
+                    files[month] = open(out_dir / f"{month}.csv", "wb")
+                    files[month].write(f"{ds.header}\n".encode())  # unquoted, as the catalogue spells it
+                files[month].write(_csv_lines(rows.slice(start, end - start)))
+                counts[month] = counts.get(month, 0) + end - start
+                start = end
         malformed = con.execute("select line, csv_line, error_message from reject_errors").fetchall()
-        if malformed:
-            bad = out_dir / "month=_malformed"
-            bad.mkdir(parents=True, exist_ok=True)
-            with open(bad / "part_0.csv", "w") as f:
-                f.write("line,raw_line,error\n")
-                for line, raw, err in malformed:
-                    f.write(f"{line},{json.dumps(raw.strip())},{json.dumps(err)}\n")
     finally:
         con.close()
+        for f in files.values():
+            f.close()
+    if malformed:
+        with open(out_dir / "_malformed.csv", "w") as f:
+            f.write("line,raw_line,error\n")
+            for line, raw, err in malformed:
+                f.write(f"{line},{json.dumps(raw.strip())},{json.dumps(err)}\n")
+        counts["_malformed"] = len(malformed)
+    return counts
 
 
-def _concat(parts: list[Path], dest: Path) -> None:
-    """DuckDB may write several part files per month; join them under one header."""
-    with open(dest, "wb") as out:
-        for i, part in enumerate(sorted(parts)):
-            with open(part, "rb") as f:
-                header = f.readline()
-                if i == 0:
-                    out.write(header)
-                shutil.copyfileobj(f, out, 8 << 20)
-
-
-def _count_rows(path: Path) -> int:
-    return inspect_file(path).data_lines
+def _csv_lines(rows: pa.RecordBatch) -> pa.Buffer:
+    """The rows as CSV lines, unquoted like the source. A value that needs quoting (a comma, quote,
+    CR or LF: only malformed input has one) makes pyarrow refuse the unquoted form; those rows are
+    then written with their strings quoted, so such a value can neither shift nor split a row."""
+    sink = pa.BufferOutputStream()
+    try:
+        pacsv.write_csv(rows, sink, _UNQUOTED)
+    except pa.ArrowInvalid:
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(rows, sink, _QUOTED)
+    return sink.getvalue()
 
 
 def build_monthly_file_asset(ds: Dataset) -> dg.AssetsDefinition:
@@ -190,23 +222,19 @@ def build_monthly_file_asset(ds: Dataset) -> dg.AssetsDefinition:
         bounds = (first.start, last.end)
         Path(extract_settings.work_dir).mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=extract_settings.work_dir, prefix="split-") as tmp:
-            out = Path(tmp) / "months"
-            split_ratings_by_month(src.path, out, (window.start, window.end), bounds, file_columns,
-                                   extract_settings.duckdb_memory_limit)
-            keys, etags, rows, size = [], {}, 0, 0
-            for month in months_in_window(window.start, window.end):
-                parts = sorted((out / f"month={month}").glob("*.csv"))
-                if not parts:
-                    continue  # no ratings that month: nothing to deliver
-                joined = Path(tmp) / f"{month}.csv"
-                _concat(parts, joined)
-                rows += _count_rows(joined)
+            split = Path(tmp)
+            counts = split_ratings_by_month(src.path, split, (window.start, window.end), bounds, file_columns,
+                                            extract_settings.duckdb_memory_limit)
+            months = sorted(m for m in counts if not m.startswith("_"))  # months without ratings: nothing to deliver
+            keys, etags, size = [], {}, 0
+            for month in months:
                 with store_faults():
-                    obj = object_store.put_file(joined, object_key(ds, month))
+                    obj = object_store.put_file(split / f"{month}.csv", object_key(ds, month))
                 keys.append(obj.key)
                 etags[obj.key] = obj.etag
                 size += obj.size
-            quarantined = _quarantine(out, Path(extract_settings.quarantine_dir) / ds.name)
+            rows = sum(counts[m] for m in months)
+            quarantined = _quarantine(split, counts, Path(extract_settings.quarantine_dir) / ds.name)
         if quarantined:
             context.log.warning(
                 f"{sum(quarantined.values())} source rows could not be placed in a month and were kept in "
@@ -229,16 +257,14 @@ def build_monthly_file_asset(ds: Dataset) -> dg.AssetsDefinition:
     return _extract
 
 
-def _quarantine(out: Path, dest: Path) -> dict[str, int]:
+def _quarantine(split: Path, counts: dict[str, int], dest: Path) -> dict[str, int]:
     """Move the unplaceable rows' files to the quarantine folder (replacing the previous copy)."""
-    counts = {}
-    for folder in sorted(out.glob("month=_*")):
-        reason = folder.name.split("=", 1)[1].lstrip("_")
+    quarantined = {}
+    for name in sorted(n for n in counts if n.startswith("_")):
         dest.mkdir(parents=True, exist_ok=True)
-        target = dest / f"{reason}.csv"
-        _concat(sorted(folder.glob("*.csv")), target)
-        counts[reason] = _count_rows(target)
-    return counts
+        shutil.move(split / f"{name}.csv", dest / f"{name[1:]}.csv")
+        quarantined[name[1:]] = counts[name]
+    return quarantined
 
 
 def build_extract_assets() -> list[dg.AssetsDefinition]:
