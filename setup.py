@@ -24,6 +24,9 @@ setup(
         "dbt-duckdb>=1.11,<1.12",
         "dbt-snowflake>=1.12,<1.13",
         "duckdb>=1.4,<3",
+        # The ratings extract streams DuckDB's result as Arrow batches into per-month CSV writers.
+        "pyarrow>=18",
+        "packaging>=24",
         # s3fs and boto3 together, so the resolver keeps one botocore that both accept.
         "boto3>=1.40",
         "s3fs>=2025.9.0",
