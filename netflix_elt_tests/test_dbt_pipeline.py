@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
 from dataclasses import replace
+from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
 
 from netflix_elt.cli import run_all
+from netflix_elt.dbt_manifest import dbt_executable
 from netflix_elt.resources.object_store import FolderObjectStore
-from netflix_elt.settings import SHIPPED_DATA, Settings
+from netflix_elt.settings import DBT_PROJECT_DIR, SHIPPED_DATA, Settings
 from netflix_elt_tests.conftest import materialize, write_csv
 
 
@@ -122,3 +127,45 @@ def test_a_failing_blocking_data_test_stops_its_downstream(copy_of_built):
     assert checks[("raw/movies", "source_unique_raw_movies_movieId")] is False
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
     assert dg.AssetKey(["core", "dim_movies"]) not in materialized
+
+
+def _dbt_test(settings, window: tuple[str, str], target: Path) -> dict[str, str]:
+    """`dbt test` on the ratings window step's models over one window: status per test name."""
+    env = dict(os.environ, NETFLIX_ELT_HOME=str(settings.home), NETFLIX_ELT_RATINGS_WINDOW_START=window[0],
+               NETFLIX_ELT_RATINGS_WINDOW_END=window[1])
+    subprocess.run(
+        [dbt_executable(), "test", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+         "--select", "tag:ratings_window", "--target-path", str(target), "--quiet"],
+        env=env, cwd=DBT_PROJECT_DIR, check=False,
+    )
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    return {r["unique_id"].split(".")[2]: r["status"] for r in results}
+
+
+def test_window_tests_catch_a_rating_repeated_in_a_later_month_and_a_changed_rating(copy_of_built, tmp_path):
+    settings = copy_of_built
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        # the first rating of 2010, given again in June 2018 (same user, same movie) ...
+        con.execute(
+            """insert into core.fct_ratings
+               select user_id, movie_id, rating, timestamp '2018-06-15 12:00:00', date '2018-06-15', date '2018-06-01',
+                      is_positive, source_object, loaded_at
+               from core.fct_ratings where rated_at >= timestamp '2010-01-01' order by rated_at, user_id limit 1"""
+        )
+        # ... and one rating of May 2018 changed behind staging's back
+        user, movie = con.execute(
+            "select user_id, movie_id from core.fct_ratings where rated_month = date '2018-05-01' order by 1, 2 limit 1"
+        ).fetchone()
+        con.execute(
+            "update core.fct_ratings set rating = case when rating = 5.0 then 4.5 else rating + 0.5 end "
+            "where user_id = ? and movie_id = ?",
+            [user, movie],
+        )
+    june = _dbt_test(settings, ("2018-06-01 00:00:00", "2018-07-01 00:00:00"), tmp_path / "june")
+    assert june["unique_combination_of_columns_fct_ratings_user_id__movie_id__ratings_window"] == "fail"
+    assert june["assert_fct_ratings_reconciles_with_staging"] == "fail"  # a row staging does not have
+    may = _dbt_test(settings, ("2018-05-01 00:00:00", "2018-06-01 00:00:00"), tmp_path / "may")
+    assert may["assert_fct_ratings_reconciles_with_staging"] == "fail"  # same count, different fingerprint
+    assert may["unique_combination_of_columns_fct_ratings_user_id__movie_id__ratings_window"] == "pass"
+    april = _dbt_test(settings, ("2018-04-01 00:00:00", "2018-05-01 00:00:00"), tmp_path / "april")
+    assert set(april.values()) == {"pass"}

@@ -1,8 +1,10 @@
 {{ config(meta={'dagster': {'ref': {'name': 'fct_ratings'}}}) }}
 {#
     Within the window this run processed, fct_ratings holds exactly the ratings of stg_ratings:
-    same (user, movie, rating, rated_at) rows, nothing missing, nothing extra. Catches a window
-    run that left a gap, a duplicate, or a row deleted upstream.
+    per month, the same number of rows and the same sum of row hashes over (user, movie,
+    rating, rated_at). A gap, a duplicate, an extra row or a changed value changes one or the
+    other. (Comparing the rows themselves with EXCEPT took 12 s on 25M ratings; fingerprints
+    take two scans.)
 
     Scoped to the run's window [start, end) (macros/ratings_window.sql) because fct_ratings is
     partitioned by month: a run of one month answers for that month, and other months may be
@@ -12,21 +14,28 @@
 #}
 
 with fct as (
-    select user_id, movie_id, rating, rated_at from {{ ref('fct_ratings') }} where {{ ratings_window_predicate() }}
+    select rated_month, count(*) as row_count, sum(hash(user_id, movie_id, rating, rated_at)) as fingerprint
+    from {{ ref('fct_ratings') }}
+    where {{ ratings_window_predicate() }}
+    group by rated_month
 ),
 
 stg as (
-    select user_id, movie_id, rating, rated_at from {{ ref('stg_ratings') }} where {{ ratings_window_predicate() }}
-),
-
-missing as (
-    select 'missing_in_fct' as problem, * from (select * from stg except select * from fct) as m
-),
-
-extra as (
-    select 'extra_in_fct' as problem, * from (select * from fct except select * from stg) as e
+    select
+        cast({{ dbt.date_trunc('month', 'rated_at') }} as date) as rated_month,
+        count(*) as row_count,
+        sum(hash(user_id, movie_id, rating, rated_at)) as fingerprint
+    from {{ ref('stg_ratings') }}
+    where {{ ratings_window_predicate() }}
+    group by 1
 )
 
-select * from missing
-union all
-select * from extra
+select
+    coalesce(fct.rated_month, stg.rated_month) as rated_month,
+    stg.row_count as staging_rows,
+    fct.row_count as fct_rows
+from fct
+full outer join stg
+    on fct.rated_month = stg.rated_month
+where fct.row_count is distinct from stg.row_count
+    or fct.fingerprint is distinct from stg.fingerprint
