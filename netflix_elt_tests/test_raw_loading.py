@@ -6,10 +6,11 @@ import duckdb
 import pytest
 
 from netflix_elt.layout import object_key
-from netflix_elt.loading.duckdb_loader import DuckDBRawLoader, ensure_raw_schema
+from netflix_elt.loading import duckdb_loader
+from netflix_elt.loading.duckdb_loader import DuckDBRawLoader, _batches, ensure_raw_schema
 from netflix_elt.loading.inspect_file import DeliveryError
 from netflix_elt.movielens import DATASETS, dataset
-from netflix_elt.resources.object_store import FolderObjectStore
+from netflix_elt.resources.object_store import FolderObjectStore, StoredObject
 from netflix_elt_tests.conftest import write_csv
 
 RATINGS = dataset("ratings")
@@ -180,3 +181,114 @@ def test_odd_object_keys_load_and_cannot_inject_sql(store, con, tmp_path, name):
     assert outcome.rows_loaded == 3
     assert con.execute("select distinct _source_object from raw.ratings").fetchall() == [(key,)]
     assert con.execute("select object_key from raw._load_ledger").fetchall() == [(key,)]
+
+
+# -- many objects in one batch ------------------------------------------------------------------
+JULY, AUGUST, SEPTEMBER = (f"raw/ratings/month=2000-{m}/ratings.csv" for m in ("07", "08", "09"))
+
+
+def load_batch(store, con, objects):
+    return DuckDBRawLoader(con, store).load_objects(RATINGS, objects, lambda obj: None)
+
+
+def test_two_identical_objects_in_one_batch_load_once_and_the_second_is_a_duplicate(store, con, tmp_path):
+    first = deliver(store, tmp_path, JULY, GOOD_RATINGS)
+    copy = deliver(store, tmp_path, "raw/ratings/month=2000-07/ratings-copy.csv", GOOD_RATINGS)
+    outcomes, failures = load_batch(store, con, [first, copy])
+    assert failures == []
+    assert [(o.key, o.status, o.rows_loaded, o.duplicate_of) for o in outcomes] == [
+        (JULY, "loaded", 3, None), (copy.key, "duplicate", 0, JULY)]
+    assert len(rows(con, "ratings")) == 3
+    assert con.execute("select object_key, status from raw._load_ledger order by status desc").fetchall() == [
+        (JULY, "loaded"), (copy.key, "duplicate")]
+
+
+def test_a_bad_header_object_in_a_batch_fails_by_name_while_the_good_ones_load(store, con, tmp_path):
+    good = deliver(store, tmp_path, JULY, GOOD_RATINGS)
+    bad = deliver(store, tmp_path, AUGUST, "userId,itemId,rating,timestamp\n1,1,4.0,1\n")
+    other = deliver(store, tmp_path, SEPTEMBER, "userId,movieId,rating,timestamp\n9,9,3.0,967000000\n")
+    outcomes, failures = load_batch(store, con, [good, bad, other])
+    assert [(o.key, o.status) for o in outcomes] == [(JULY, "loaded"), (SEPTEMBER, "loaded")]
+    assert len(failures) == 1 and AUGUST in failures[0] and "wrong header" in failures[0]
+    assert con.execute("select distinct _source_object from raw.ratings order by 1").fetchall() == [(JULY,), (SEPTEMBER,)]
+    assert con.execute("select object_key from raw._load_ledger order by 1").fetchall() == [(JULY,), (SEPTEMBER,)]
+
+
+def test_rejects_from_two_files_of_one_batch_name_their_own_object_and_line(store, con, tmp_path):
+    july = deliver(store, tmp_path, JULY, GOOD_RATINGS + "1,x,4.0,964982703\n", "\r\n")  # line 5: reader reject
+    august = deliver(store, tmp_path, AUGUST, "userId,movieId,rating,timestamp\n"
+                                              "1,9,3.0\n"  # line 2: reader reject
+                                              "2,9,3.0,967000000\n"
+                                              "3,9,3.3,967000000\n")  # line 4: breaks the half-star rule
+    outcomes, _ = load_batch(store, con, [july, august])
+    assert [(o.rows_in_file, o.rows_loaded, o.rows_rejected) for o in outcomes] == [(4, 3, 1), (3, 1, 2)]
+    assert sorted(r[:3] for r in rejects(con)) == [
+        (JULY, 5, "1,x,4.0,964982703"), (AUGUST, 2, "1,9,3.0"), (AUGUST, 4, "3,9,3.3,967000000")]
+
+
+def test_a_line_with_two_unreadable_fields_is_one_rejected_row(store, con, tmp_path):
+    outcome = DuckDBRawLoader(con, store).load(RATINGS, deliver(store, tmp_path, JULY, GOOD_RATINGS + "1,x,y,964982703\n"))
+    assert (outcome.rows_in_file, outcome.rows_loaded, outcome.rows_rejected) == (4, 3, 1)
+    [(key, line, text, reason)] = rejects(con)
+    assert (line, text) == (5, "1,x,y,964982703") and "movieId" in reason and "rating" in reason
+
+
+def test_a_redelivered_object_in_a_batch_replaces_only_its_own_rows_and_rejects(store, con, tmp_path):
+    load_batch(store, con, [deliver(store, tmp_path, JULY, GOOD_RATINGS + "1,x,1.0,1\n"),
+                            deliver(store, tmp_path, AUGUST, "userId,movieId,rating,timestamp\n9,9,3.0,967000000\n9,x,1,1\n")])
+    corrected = deliver(store, tmp_path, JULY, "userId,movieId,rating,timestamp\n1,1,2.0,964982703\n")
+    new = deliver(store, tmp_path, SEPTEMBER, "userId,movieId,rating,timestamp\n5,5,5.0,968000000\n")
+    outcomes, _ = load_batch(store, con, [corrected, new])
+    assert [(o.key, o.status, o.rows_loaded) for o in outcomes] == [(JULY, "loaded", 1), (SEPTEMBER, "loaded", 1)]
+    assert [r[:5] for r in rows(con, "ratings")] == [
+        (1, 1, 2.0, 964982703, JULY), (5, 5, 5.0, 968000000, SEPTEMBER), (9, 9, 3.0, 967000000, AUGUST)]
+    assert [r[:2] for r in rejects(con)] == [(AUGUST, 3)]
+
+
+def test_a_batch_that_fails_midway_leaves_rows_rejects_and_ledger_as_they_were(store, con, tmp_path, monkeypatch):
+    loader = DuckDBRawLoader(con, store)
+    loader.load(RATINGS, deliver(store, tmp_path, JULY, GOOD_RATINGS))
+    before = rows(con, "ratings"), rejects(con), con.execute("select * from raw._load_ledger").fetchall()
+
+    def crash(*args):
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(loader, "_record", crash)  # after the rows and rejects went in
+    batch = [deliver(store, tmp_path, JULY, GOOD_RATINGS + "1,x,1.0,1\n"),
+             deliver(store, tmp_path, AUGUST, "userId,movieId,rating,timestamp\n9,9,3.0,967000000\n")]
+    with pytest.raises(RuntimeError, match="killed"):
+        loader.load_objects(RATINGS, batch, lambda obj: None)
+    assert (rows(con, "ratings"), rejects(con), con.execute("select * from raw._load_ledger").fetchall()) == before
+
+
+def test_objects_are_batched_by_total_bytes_and_an_oversized_object_is_a_batch_of_its_own():
+    objects = [StoredObject(f"k{i}", "e", size, 0.0) for i, size in enumerate([4, 4, 3, 10, 1])]
+    assert [[o.key for o in b] for b in _batches(objects, max_bytes=8)] == [["k0", "k1"], ["k2"], ["k3"], ["k4"]]
+
+
+def test_a_load_split_into_several_batches_gives_the_same_outcomes(store, con, tmp_path, monkeypatch):
+    monkeypatch.setattr(duckdb_loader, "MAX_BATCH_BYTES", 1)
+    loader, batches = DuckDBRawLoader(con, store), []
+    load_batch = loader._load_batch
+
+    def counted(ds, batch, *args):
+        batches.append(batch)
+        return load_batch(ds, batch, *args)
+
+    monkeypatch.setattr(loader, "_load_batch", counted)
+    objects = [deliver(store, tmp_path, JULY, GOOD_RATINGS),
+               deliver(store, tmp_path, AUGUST, GOOD_RATINGS),  # same bytes, in the next batch
+               deliver(store, tmp_path, SEPTEMBER, "userId,movieId,rating,timestamp\n9,9,3.0,967000000\n")]
+    outcomes, failures = loader.load_objects(RATINGS, objects, lambda obj: None)
+    assert len(batches) == 3
+    assert [(o.status, o.duplicate_of, o.rows_loaded) for o in outcomes] == [
+        ("loaded", None, 3), ("duplicate", JULY, 0), ("loaded", None, 1)]
+    assert len(rows(con, "ratings")) == 4
+
+
+def test_a_rule_breaker_in_a_file_too_large_to_locate_keeps_its_values_without_a_line_number(store, con, tmp_path, monkeypatch):
+    monkeypatch.setattr(duckdb_loader, "MAX_LOCATED_FILE_BYTES", 0)
+    outcome = DuckDBRawLoader(con, store).load(RATINGS, deliver(store, tmp_path, JULY, GOOD_RATINGS + "1,9,7.0,964982703\n"))
+    assert (outcome.rows_loaded, outcome.rows_rejected) == (3, 1)
+    [(key, line, text, reason)] = rejects(con)
+    assert (key, line, text) == (JULY, None, "1,9,7.0,964982703") and "rating" in reason

@@ -5,15 +5,18 @@ the same way to the rest of the pipeline:
 
 - an object already loaded with the same ETag (or the same bytes) is skipped;
 - loading an object again replaces exactly that object's rows (``_source_object``);
-- a second object with bytes identical to one already loaded is recorded as a duplicate
-  delivery and loads nothing;
+- a second object with bytes identical to one already loaded (or to another object of the
+  same batch) is recorded as a duplicate delivery and loads nothing;
 - rows that do not parse or break a rule go to ``raw._load_rejects`` with the object, line
   number, raw text and reason; the valid rows load;
-- every load is one transaction (table rows, rejects and the ledger together), so a killed
-  run leaves either the old state or the new one.
+- an object that cannot be loaded as a whole (empty, wrong header, truncated) fails with a
+  message naming it, and the other objects load;
+- objects load in batches of up to ``MAX_BATCH_BYTES``, each batch one transaction (table
+  rows, rejects and the ledger together), so a killed run leaves every batch either in its
+  old state or in its new one, never half loaded.
 
-All row work happens inside DuckDB's CSV reader (parallel, streaming); Python only touches
-whole-file facts.
+All row work happens inside DuckDB's CSV reader (parallel, streaming), one statement per
+batch for all objects with the same columns; Python only touches whole-file facts.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ import contextlib
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable, Iterable, NamedTuple
 
 import duckdb
 
-from netflix_elt.loading.inspect_file import FileFacts, inspect_file, validate_delivery
+from netflix_elt.loading.inspect_file import DeliveryError, FileFacts, inspect_file, validate_delivery
 from netflix_elt.movielens import LOAD_METADATA_COLUMNS, Dataset
 from netflix_elt.resources.object_store import ObjectStore, StoredObject
 
@@ -33,6 +37,7 @@ RAW_SCHEMA = "raw"
 LEDGER = f"{RAW_SCHEMA}._load_ledger"
 REJECTS = f"{RAW_SCHEMA}._load_rejects"
 MAX_LOCATED_FILE_BYTES = 1 << 30  # above this, rule-rejects keep their values but no line number
+MAX_BATCH_BYTES = 1 << 30  # objects of one batch: on local disk at once (S3 downloads), one transaction
 
 
 def q(identifier: str) -> str:
@@ -74,17 +79,18 @@ def _sql_str(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _reader_sql(ds: Dataset, file_columns: list[str], rejects_table: str, rejects_scan: str) -> str:
+def _reader_sql(ds: Dataset, file_columns: tuple[str, ...], options: str) -> str:
     """``read_csv`` with explicit types: a cast failure *is* a reject, with its line number.
 
     Columns are declared in the file's own order (the reader assigns by position), each with
     its catalogue type; columns the catalogue does not know are read as text and dropped.
+    ``options`` say what to do with the rows the reader refuses (keep them, or skip them).
     """
     types = {c.name: c.reader_type for c in ds.columns}
     columns = ", ".join(f"{_sql_str(name)}: '{types.get(name, 'VARCHAR')}'" for name in file_columns)
     return (
         f"read_csv(?, header=true, auto_detect=false, columns={{{columns}}}, delim=',', quote='\"', "
-        f"escape='\"', store_rejects=true, rejects_table='{rejects_table}', rejects_scan='{rejects_scan}')"
+        f"escape='\"', {options})"
     )
 
 
@@ -116,6 +122,36 @@ class LoadOutcome:
         return asdict(self)
 
 
+class _LedgerRow(NamedTuple):
+    etag: str
+    content_hash: str
+    status: str
+
+
+@dataclass(frozen=True)
+class _Delivery:
+    """An object of a batch that passed the whole-file checks, with its local copy."""
+
+    obj: StoredObject
+    path: Path
+    facts: FileFacts
+    file_columns: tuple[str, ...]
+
+
+def _batches(objects: list[StoredObject], max_bytes: int):
+    """Consecutive runs of objects of at most ``max_bytes`` together (an object larger than
+    that is a batch of its own): what a batch needs on local disk and in one transaction."""
+    batch, size = [], 0
+    for obj in objects:
+        if batch and size + obj.size > max_bytes:
+            yield batch
+            batch, size = [], 0
+        batch.append(obj)
+        size += obj.size
+    if batch:
+        yield batch
+
+
 class DuckDBRawLoader:
     """Loads objects of one dataset through one DuckDB connection."""
 
@@ -124,61 +160,127 @@ class DuckDBRawLoader:
         self.store = store
         self.run_id = run_id
 
+    def load(self, ds: Dataset, obj: StoredObject, partition_key: str | None = None) -> LoadOutcome:
+        """One object, as a batch of one; a whole-object problem raises ``DeliveryError``."""
+        outcomes, failures = self.load_objects(ds, [obj], lambda _: partition_key)
+        if failures:
+            raise DeliveryError(failures[0])
+        return outcomes[0]
+
+    def load_objects(self, ds: Dataset, objects: Iterable[StoredObject],
+                     partition_of: Callable[[StoredObject], str | None]) -> tuple[list[LoadOutcome], list[str]]:
+        """Load objects in batches; return their outcomes (in the given order) and a message per
+        object that could not be loaded as a whole (the others load)."""
+        objects = list(objects)
+        ledger = self._ledger_rows(ds, [o.key for o in objects])
+        outcomes, failures, pending = {}, [], []
+        for obj in objects:
+            previous = ledger.get(obj.key)
+            if previous and previous.etag == obj.etag and previous.status in ("loaded", "duplicate"):
+                # Same object version as last time: like Snowflake's load history, a no-op.
+                outcomes[obj.key] = LoadOutcome(ds.name, obj.key, obj.etag, "unchanged", obj.size, 0, 0, 0, previous.content_hash)
+            else:
+                pending.append(obj)
+        for batch in _batches(pending, MAX_BATCH_BYTES):
+            done, failed = self._load_batch(ds, batch, ledger, partition_of)
+            outcomes.update((o.key, o) for o in done)
+            failures += failed
+        return [outcomes[o.key] for o in objects if o.key in outcomes], failures
+
     # -- ledger ---------------------------------------------------------------------------
-    def _ledger_row(self, ds: Dataset, key: str):
-        return self.con.execute(
-            f"select etag, content_hash, status from {LEDGER} where dataset = ? and object_key = ?", [ds.name, key]
-        ).fetchone()
+    def _ledger_rows(self, ds: Dataset, keys: list[str]) -> dict[str, _LedgerRow]:
+        """The ledger rows of these keys. Batches hold distinct keys, so one look-up before the
+        first batch stays true for all of them."""
+        rows = self.con.execute(
+            f"select object_key, etag, content_hash, status from {LEDGER} "
+            "where dataset = ? and object_key in (select unnest(?::varchar[]))",
+            [ds.name, keys],
+        ).fetchall()
+        return {key: _LedgerRow(*rest) for key, *rest in rows}
 
-    def _same_bytes_elsewhere(self, ds: Dataset, key: str, content_hash: str) -> str | None:
-        row = self.con.execute(
-            f"select object_key from {LEDGER} where dataset = ? and content_hash = ? and object_key <> ? "
-            "and status = 'loaded' order by object_key limit 1",
-            [ds.name, content_hash, key],
-        ).fetchone()
-        return row[0] if row else None
+    def _duplicates(self, ds: Dataset, deliveries: list[_Delivery]) -> dict[str, str]:
+        """The key of an object loaded earlier with the same bytes, for each delivery that has one.
 
-    def _record(self, ds: Dataset, obj: StoredObject, facts: FileFacts, status: str, partition_key, loaded, rejected, duplicate_of=None):
-        self.con.execute(f"delete from {LEDGER} where dataset = ? and object_key = ?", [ds.name, obj.key])
-        self.con.execute(
-            f"insert into {LEDGER} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now()::timestamp, ?)",
-            [ds.name, obj.key, obj.etag, facts.content_hash, partition_key, facts.size, facts.data_lines,
-             loaded, rejected, status, duplicate_of, self.run_id],
-        )
+        Earlier means already in the ledger (but not one of these keys: their ledger rows are
+        about to describe other bytes), else earlier in this batch.
+        """
+        first_with = dict(self.con.execute(
+            f"select content_hash, min(object_key) from {LEDGER} where dataset = ? and status = 'loaded' "
+            "and content_hash in (select unnest(?::varchar[])) and object_key not in (select unnest(?::varchar[])) "
+            "group by content_hash",
+            [ds.name, [d.facts.content_hash for d in deliveries], [d.obj.key for d in deliveries]],
+        ).fetchall())
+        duplicate_of = {}
+        for d in deliveries:
+            twin = first_with.setdefault(d.facts.content_hash, d.obj.key)
+            if twin != d.obj.key:
+                duplicate_of[d.obj.key] = twin
+        return duplicate_of
 
     # -- load -------------------------------------------------------------------------------
-    def load(self, ds: Dataset, obj: StoredObject, partition_key: str | None = None) -> LoadOutcome:
-        previous = self._ledger_row(ds, obj.key)
-        if previous and previous[0] == obj.etag and previous[2] in ("loaded", "duplicate"):
-            # Same object version as last time: like Snowflake's load history, a no-op.
-            return LoadOutcome(ds.name, obj.key, obj.etag, "unchanged", obj.size, 0, 0, 0, previous[1])
-        with self.store.local_copy(obj.key) as path:
+    def _load_batch(self, ds: Dataset, batch: list[StoredObject], ledger: dict[str, _LedgerRow],
+                    partition_of) -> tuple[list[LoadOutcome], list[str]]:
+        with contextlib.ExitStack() as local_copies:
+            refreshed, rewritten, failures = self._inspect(ds, batch, ledger, local_copies)
+            duplicate_of = self._duplicates(ds, rewritten)
+            with self._transaction():  # rows, rejects and ledger of the whole batch together
+                for o in refreshed:
+                    self.con.execute(f"update {LEDGER} set etag = ? where dataset = ? and object_key = ?", [o.etag, ds.name, o.key])
+                replaced = [d.obj.key for d in rewritten if d.obj.key in ledger]
+                if replaced:
+                    # Replace these objects' earlier rows, in one statement (each is a scan of the
+                    # table). First loads need no delete: rows and ledger commit together, so no
+                    # ledger entry means no rows.
+                    self.con.execute(f"delete from {raw_table(ds)} where _source_object in (select unnest(?::varchar[]))", [replaced])
+                    self.con.execute(f"delete from {REJECTS} where dataset = ? and object_key in (select unnest(?::varchar[]))",
+                                     [ds.name, replaced])
+                to_copy = [d for d in rewritten if d.obj.key not in duplicate_of]
+                counts = self._copy_rows(ds, to_copy) if to_copy else {}
+                written = []
+                for d in rewritten:
+                    key, twin = d.obj.key, duplicate_of.get(d.obj.key)
+                    loaded, rejected = counts.get(key, (0, 0))
+                    ignored = () if twin else tuple(c for c in d.file_columns if c not in ds.column_names)
+                    written.append(LoadOutcome(ds.name, key, d.obj.etag, "duplicate" if twin else "loaded", d.facts.size,
+                                               d.facts.data_lines, loaded, rejected, d.facts.content_hash, twin, ignored))
+                self._record(ds, written, [partition_of(d.obj) for d in rewritten])
+        return refreshed + written, failures
+
+    def _inspect(self, ds: Dataset, batch: list[StoredObject], ledger: dict[str, _LedgerRow],
+                 local_copies: contextlib.ExitStack) -> tuple[list[LoadOutcome], list[_Delivery], list[str]]:
+        """Whole-file facts and decisions: the objects that are the same bytes as last time
+        (as outcomes), the ones to write, and a message per object that cannot be loaded."""
+        refreshed, rewritten, failures = [], [], []
+        for obj in batch:
+            path = local_copies.enter_context(self.store.local_copy(obj.key))
             facts = inspect_file(path)
-            file_columns = validate_delivery(facts, ds, where=self.store.describe(obj.key))
-            ignored = tuple(c for c in file_columns if c not in ds.column_names)
-            if previous and previous[1] == facts.content_hash and previous[2] == "loaded":
+            try:
+                file_columns = validate_delivery(facts, ds, where=self.store.describe(obj.key))
+            except DeliveryError as err:
+                failures.append(str(err))
+                continue
+            previous = ledger.get(obj.key)
+            if previous and previous.content_hash == facts.content_hash and previous.status == "loaded":
                 # New ETag, same bytes (e.g. re-uploaded): remember the ETag, load nothing.
-                with self._transaction():
-                    self.con.execute(
-                        f"update {LEDGER} set etag = ? where dataset = ? and object_key = ?", [obj.etag, ds.name, obj.key]
-                    )
-                return LoadOutcome(ds.name, obj.key, obj.etag, "unchanged", facts.size, facts.data_lines, 0, 0, facts.content_hash)
-            twin = self._same_bytes_elsewhere(ds, obj.key, facts.content_hash)
-            with self._transaction():
-                if previous:
-                    # Replace this object's earlier rows. A first load skips the delete: rows and
-                    # ledger commit together, so no ledger entry means no rows (and deleting would
-                    # scan the whole table once per object: quadratic over a 300-month backfill).
-                    self.con.execute(f"delete from {raw_table(ds)} where _source_object = ?", [obj.key])
-                    self.con.execute(f"delete from {REJECTS} where dataset = ? and object_key = ?", [ds.name, obj.key])
-                if twin:
-                    self._record(ds, obj, facts, "duplicate", partition_key, 0, 0, duplicate_of=twin)
-                    return LoadOutcome(ds.name, obj.key, obj.etag, "duplicate", facts.size, facts.data_lines, 0, 0,
-                                       facts.content_hash, duplicate_of=twin)
-                loaded, rejected = self._copy_rows(ds, obj, path, facts, file_columns)
-                self._record(ds, obj, facts, "loaded", partition_key, loaded, rejected)
-        return LoadOutcome(ds.name, obj.key, obj.etag, "loaded", facts.size, facts.data_lines, loaded, rejected,
-                           facts.content_hash, ignored_columns=ignored)
+                refreshed.append(LoadOutcome(ds.name, obj.key, obj.etag, "unchanged", facts.size, facts.data_lines, 0, 0,
+                                             facts.content_hash))
+            else:
+                rewritten.append(_Delivery(obj, path, facts, tuple(file_columns)))
+        return refreshed, rewritten, failures
+
+    def _record(self, ds: Dataset, outcomes: list[LoadOutcome], partition_keys: list[str | None]) -> None:
+        """One ledger row per written object, replacing its previous one."""
+        if not outcomes:
+            return
+        self.con.execute(f"delete from {LEDGER} where dataset = ? and object_key in (select unnest(?::varchar[]))",
+                         [ds.name, [o.key for o in outcomes]])
+        row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now()::timestamp, ?)"  # one statement: executemany costs ~1 ms a row
+        self.con.execute(
+            f"insert into {LEDGER} values {', '.join([row] * len(outcomes))}",
+            [value for o, partition_key in zip(outcomes, partition_keys)
+             for value in (ds.name, o.key, o.etag, o.content_hash, partition_key, o.bytes, o.rows_in_file, o.rows_loaded,
+                           o.rows_rejected, o.status, o.duplicate_of, self.run_id)],
+        )
 
     @contextlib.contextmanager
     def _transaction(self):
@@ -190,61 +292,97 @@ class DuckDBRawLoader:
             raise
         self.con.execute("commit")
 
-    def _copy_rows(self, ds: Dataset, obj: StoredObject, path: Path, facts: FileFacts, file_columns: list[str]) -> tuple[int, int]:
-        tag = uuid.uuid4().hex[:12]
-        typed, rj, rs = f"_typed_{tag}", f"_rejects_{tag}", f"_scans_{tag}"
-        con = self.con
-        try:
-            con.execute(
-                f"create temp table {typed} as select {', '.join(q(c) for c in ds.column_names)}, "
-                f"{_invalid_reason_sql(ds)} as _reason from {_reader_sql(ds, file_columns, rj, rs)}",
-                [str(path)],
-            )
-            # 1. Rows the reader refused (field count, casts, encoding): DuckDB kept line + text.
-            con.execute(
-                f"""insert into {REJECTS}
-                    select ?, ?, ?, line, trim(csv_line, chr(10) || chr(13)),
-                           error_type || ': ' || error_message, now()::timestamp
-                    from {rj}""",
-                [ds.name, obj.key, obj.etag],
-            )
-            # 2. Rows that parsed but break a rule (rating in half steps, relevance in [0,1]...).
-            rule_rejects = con.execute(f"select count(*) from {typed} where _reason is not null").fetchone()[0]
-            if rule_rejects:
-                self._reject_rule_breakers(ds, obj, path, facts, typed, file_columns)
-            cols = ", ".join(f"{q(c.name)}::{c.sql_type}" for c in ds.columns)
-            con.execute(
-                f"insert into {raw_table(ds)} select {cols}, ?, now()::timestamp from {typed} where _reason is null",
-                [obj.key],
-            )
-            loaded = con.execute(f"select count(*) from {typed} where _reason is null").fetchone()[0]
-            rejected = con.execute(
-                f"select count(*) from {REJECTS} where dataset = ? and object_key = ?", [ds.name, obj.key]
-            ).fetchone()[0]
-            return loaded, rejected
-        finally:
-            for table in (typed, rj, rs):
-                con.execute(f"drop table if exists {table}")
+    def _copy_rows(self, ds: Dataset, deliveries: list[_Delivery]) -> dict[str, tuple[int, int]]:
+        """Copy the deliveries' valid rows and keep their rejects; (loaded, rejected) by object key.
 
-    def _reject_rule_breakers(self, ds: Dataset, obj: StoredObject, path: Path, facts: FileFacts, typed: str,
-                              file_columns: list[str]) -> None:
+        One ``read_csv`` over all files with the same column order: a statement per object
+        costs more than its rows when months are small. The loaded rows are counted afterwards
+        in the table, so the rows are materialised once, straight into it.
+        """
+        tag = uuid.uuid4().hex[:12]
+        files = f"_files_{tag}"  # local path -> object key and ETag
+        con = self.con
+        con.execute(
+            f"create temp table {files} as select unnest(?::varchar[]) as path, unnest(?::varchar[]) as key, "
+            "unnest(?::varchar[]) as etag",
+            [[str(d.path) for d in deliveries], [d.obj.key for d in deliveries], [d.obj.etag for d in deliveries]],
+        )
+        try:
+            groups: dict[tuple[str, ...], list[str]] = {}
+            for d in deliveries:
+                groups.setdefault(d.file_columns, []).append(str(d.path))
+            for n, (file_columns, paths) in enumerate(groups.items()):
+                self._copy_group(ds, files, f"{tag}_{n}", file_columns, paths)
+            # This transaction's rows all carry its start time (now()), so zone maps skip older row groups.
+            loaded = dict(con.execute(
+                f"select _source_object, count(*) from {raw_table(ds)} "
+                f"where _loaded_at = now()::timestamp and _source_object in (select key from {files}) group by 1"
+            ).fetchall())
+            rejected = self._reject_counts(ds, files)
+            # A row neither loaded nor refused by the reader parsed but broke a rule: find those
+            # rows' lines in the (rare) files that have them.
+            located = [d for d in deliveries if d.facts.data_lines > loaded.get(d.obj.key, 0) + rejected.get(d.obj.key, 0)]
+            for d in located:
+                self._reject_rule_breakers(ds, d)
+            if located:
+                rejected = self._reject_counts(ds, files)
+            return {d.obj.key: (loaded.get(d.obj.key, 0), rejected.get(d.obj.key, 0)) for d in deliveries}
+        finally:
+            con.execute(f"drop table if exists {files}")
+
+    def _copy_group(self, ds: Dataset, files: str, tag: str, file_columns: tuple[str, ...], paths: list[str]) -> None:
+        rj, rs = f"_rejects_{tag}", f"_scans_{tag}"
+        reader = _reader_sql(ds, file_columns, f"filename='_path', store_rejects=true, rejects_table='{rj}', rejects_scan='{rs}'")
+        cols = ", ".join(f"{q(c.name)}::{c.sql_type}" for c in ds.columns)
+        try:
+            self.con.execute(
+                f"""insert into {raw_table(ds)}
+                    select {cols}, f.key, now()::timestamp
+                    from (select *, {_invalid_reason_sql(ds)} as _reason from {reader}) r join {files} f on f.path = r._path
+                    where r._reason is null""",
+                [paths],
+            )
+            # Rows the reader refused (field count, casts, encoding): DuckDB kept file, line and
+            # text. A line with two bad fields has two errors: it is still one rejected row.
+            self.con.execute(
+                f"""insert into {REJECTS}
+                    select ?, f.key, f.etag, e.line, trim(any_value(e.csv_line), chr(10) || chr(13)),
+                           string_agg(e.error_type || ': ' || e.error_message, '; ' order by e.column_idx), now()::timestamp
+                    from {rj} e join {rs} s using (scan_id, file_id) join {files} f on f.path = s.file_path
+                    group by f.key, f.etag, e.line""",
+                [ds.name],
+            )
+        finally:
+            for table in (rj, rs):
+                self.con.execute(f"drop table if exists {table}")
+
+    def _reject_counts(self, ds: Dataset, files: str) -> dict[str, int]:
+        return dict(self.con.execute(
+            f"select object_key, count(*) from {REJECTS} where dataset = ? and object_key in (select key from {files}) group by 1",
+            [ds.name],
+        ).fetchall())
+
+    def _reject_rule_breakers(self, ds: Dataset, d: _Delivery) -> None:
         """Keep rule-breaking rows with their line numbers and exact text.
 
         The CSV reader does not expose line numbers for rows it accepted, so for the rare file
-        that has rule-breakers we read its lines once more, numbered, and join on the typed
-        values. Only datasets without free text have rules (tested in the catalogue tests),
-        so splitting a line on commas is exact there.
+        that has rule-breakers we read it once more: typed, for the rows that break a rule,
+        and as numbered lines, joined on the typed values. Only datasets without free text
+        have rules (tested in the catalogue tests), so splitting a line on commas is exact there.
         """
         names = ", ".join(q(c.name) for c in ds.columns)
-        if facts.size > MAX_LOCATED_FILE_BYTES:
+        breakers = (f"select * from (select {names}, {_invalid_reason_sql(ds)} as _reason "
+                    f"from {_reader_sql(ds, d.file_columns, 'ignore_errors=true')}) where _reason is not null")
+        path, obj = str(d.path), d.obj
+        if d.facts.size > MAX_LOCATED_FILE_BYTES:
             self.con.execute(
                 f"""insert into {REJECTS} select ?, ?, ?, null, concat_ws(',', {names}), _reason, now()::timestamp
-                    from {typed} where _reason is not null""",
-                [ds.name, obj.key, obj.etag],
+                    from ({breakers})""",
+                [ds.name, obj.key, obj.etag, path],
             )
             return
         parsed = ", ".join(
-            f"try_cast(trim(fields[{file_columns.index(c.name) + 1}]) as {c.reader_type}) as {q(c.name)}" for c in ds.columns
+            f"try_cast(trim(fields[{d.file_columns.index(c.name) + 1}]) as {c.reader_type}) as {q(c.name)}" for c in ds.columns
         )
         join = " and ".join(f"b.{q(c.name)} is not distinct from l.{q(c.name)}" for c in ds.columns)
         self.con.execute(
@@ -256,8 +394,8 @@ class DuckDBRawLoader:
                 ), fields as (
                     select line_number, raw_line, {parsed}
                     from (select *, string_split(raw_line, ',') as fields from numbered where raw_line <> '')
-                ), bad as (select distinct {names}, _reason from {typed} where _reason is not null)
+                ), bad as (select distinct * from ({breakers}))
                 select ?, ?, ?, l.line_number, l.raw_line, b._reason, now()::timestamp
                 from bad b join fields l on {join}""",
-            [str(path), ds.name, obj.key, obj.etag],
+            [path, path, ds.name, obj.key, obj.etag],
         )

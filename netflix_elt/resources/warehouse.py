@@ -13,7 +13,6 @@ from typing import Callable, Iterable
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from netflix_elt.loading.inspect_file import DeliveryError
 from netflix_elt.loading.duckdb_loader import LEDGER, REJECTS, DuckDBRawLoader, LoadOutcome, ensure_raw_schema, raw_table
 from netflix_elt.movielens import DATASETS, Dataset
 from netflix_elt.resources.object_store import ObjectStore, StoredObject
@@ -50,16 +49,9 @@ class DuckDBWarehouse(Warehouse):
         return f"DuckDB {self.duckdb.database}"
 
     def load_objects(self, ds, objects, store, partition_of, run_id=None):
-        outcomes, failures = [], []
         with self.duckdb.get_connection() as con:
             ensure_raw_schema(con, DATASETS)
-            loader = DuckDBRawLoader(con, store, run_id)
-            for obj in objects:
-                try:
-                    outcomes.append(loader.load(ds, obj, partition_of(obj)))
-                except DeliveryError as err:
-                    failures.append(str(err))
-        return outcomes, failures
+            return DuckDBRawLoader(con, store, run_id).load_objects(ds, objects, partition_of)
 
     def reconcile(self, ds: Dataset) -> dict:
         with self.duckdb.get_connection() as con:
