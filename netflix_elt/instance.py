@@ -98,13 +98,18 @@ run_monitoring:
 """
 
 
+def instance_yaml(dagster_home: Path) -> str:
+    """This project's ``dagster.yaml`` for one Dagster home (its storage lives inside it)."""
+    return INSTANCE_YAML.replace("{home}", dagster_home.as_posix())
+
+
 def ensure_dagster_home(settings: Settings) -> Path:
     """Create ``<home>/dagster_home`` with this project's ``dagster.yaml`` (kept if present)."""
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text(INSTANCE_YAML.replace("{home}", home.as_posix()))
+        config.write_text(instance_yaml(home))
     return home
 
 

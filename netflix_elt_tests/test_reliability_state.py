@@ -10,7 +10,7 @@ import sys
 import dagster as dg
 import yaml
 
-from netflix_elt.instance import INSTANCE_YAML, ensure_dagster_home, open_instance
+from netflix_elt.instance import ensure_dagster_home, instance_yaml, open_instance
 from netflix_elt.settings import REPO_ROOT
 
 SENSOR = "new_s3_objects"
@@ -31,8 +31,10 @@ def movies_stand_in() -> dg.MaterializeResult:
 def test_the_project_writes_its_own_instance_config_once_and_keeps_local_edits(local_settings):
     home = ensure_dagster_home(local_settings)
     assert home == local_settings.home / "dagster_home"
-    assert yaml.safe_load((home / "dagster.yaml").read_text()) == yaml.safe_load(INSTANCE_YAML)
-    (home / "dagster.yaml").write_text(INSTANCE_YAML + "# my edit\n")
+    written = yaml.safe_load((home / "dagster.yaml").read_text())
+    assert written == yaml.safe_load(instance_yaml(home))
+    assert written["event_log_storage"]["config"]["base_dir"] == f"{home}/history/runs"  # inside this home
+    (home / "dagster.yaml").write_text(instance_yaml(home) + "# my edit\n")
     ensure_dagster_home(local_settings)
     assert (home / "dagster.yaml").read_text().endswith("# my edit\n")
 
