@@ -2,7 +2,7 @@
 consistent, and the next run completes with exact counts.
 
 The run is a real process (``dg.materialize`` on the home's persistent instance, pools and all);
-the loader does one DuckDB transaction per object, so the kill leaves the old state: no rows,
+the loader does one DuckDB transaction per batch of objects, so the kill leaves the old state: no rows,
 rejects or ledger entry of the half-loaded month. The killed run left its pool slot claimed and
 its status STARTED; ``recover_dead_local_runs`` (what an operator or the CLI runs) marks it
 failed and frees the slot, so the next run does not wait for ever.
