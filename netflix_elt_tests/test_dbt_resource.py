@@ -38,6 +38,7 @@ def test_a_new_ratings_window_does_not_make_the_next_invocation_parse_the_projec
                     "NETFLIX_ELT_RATINGS_WINDOW_END": "2000-02-01 00:00:00"})
     assert '"code": "I024"' not in log  # dbt's UnableToPartialParse: "... profile has changed" etc.
     assert "Unable to do partial parsing" not in log
+    assert '"code": "I041"' not in log  # not even a file re-parsed: the window is not read at parse time
 
 
 def test_an_invocations_parse_replaces_the_projects_saved_one(tmp_path):

@@ -10,12 +10,17 @@
     while parsing), or a re-used parse would carry an old window.
 #}
 
+{#
+    `execute` is false while dbt parses: the env vars are read only when SQL is compiled or
+    run. Read at parse time, dbt would record them as inputs of every file that calls these
+    macros and re-parse those files whenever the window changes (~1 s per invocation).
+#}
 {% macro ratings_window_start() -%}
-    {{ return(env_var('NETFLIX_ELT_RATINGS_WINDOW_START', '') or var('ratings_window_start')) }}
+    {{ return((execute and env_var('NETFLIX_ELT_RATINGS_WINDOW_START', '')) or var('ratings_window_start')) }}
 {%- endmacro %}
 
 {% macro ratings_window_end() -%}
-    {{ return(env_var('NETFLIX_ELT_RATINGS_WINDOW_END', '') or var('ratings_window_end')) }}
+    {{ return((execute and env_var('NETFLIX_ELT_RATINGS_WINDOW_END', '')) or var('ratings_window_end')) }}
 {%- endmacro %}
 
 {# start <= column < end (never BETWEEN: adjacent windows must not share their boundary) #}
