@@ -37,7 +37,7 @@
 {#
     Generic tests' `where` config is rendered while the project is parsed, so it cannot hold
     the window itself: a re-used parse would test an old window. Tests scoped to the window
-    say `where: ratings_window` (or `ratings_window_months` on the monthly rollups), and this
+    say `where: ratings_window` (or `ratings_window_years` on the yearly rollups), and this
     override of dbt's own hook (a root-project macro of the same name wins) puts the predicate
     in when the test is compiled. Any other `where` works as in dbt.
 #}
@@ -45,8 +45,8 @@
     {%- set where = config.get('where', '') -%}
     {%- if where == 'ratings_window' -%}
         {%- set where = ratings_window_predicate() -%}
-    {%- elif where == 'ratings_window_months' -%}
-        {%- set where = ratings_window_months_predicate() -%}
+    {%- elif where == 'ratings_window_years' -%}
+        {%- set where = ratings_window_years_predicate() -%}
     {%- endif -%}
     {%- if where -%}
         {%- set filtered -%}
@@ -59,12 +59,17 @@
 {%- endmacro %}
 
 {#
-    The whole months the window touches, for the monthly rollups (grain: month): a window
-    that starts or ends mid-month rebuilds those months whole, from fct_ratings, which holds
-    every loaded row of them.
+    The whole years the window touches, for the yearly rollups: `year_start` is a date
+    expression for the first day of a row's year. A monthly window rebuilds its year whole,
+    from fct_ratings, which holds every loaded row of it.
 #}
-{% macro ratings_window_months_predicate(month_column='rated_month') -%}
+{% macro ratings_window_years_predicate(year_start='rated_year') -%}
     {%- set start, end = ratings_window_start(), ratings_window_end() -%}
-    {{ month_column }} >= cast({{ dbt.date_trunc('month', "cast('" ~ start ~ "' as " ~ dbt.type_timestamp() ~ ")") }} as date)
-    and {{ month_column }} < cast('{{ end }}' as {{ dbt.type_timestamp() }})
+    {{ year_start }} >= cast({{ dbt.date_trunc('year', "cast('" ~ start ~ "' as " ~ dbt.type_timestamp() ~ ")") }} as date)
+    and {{ year_start }} < cast('{{ end }}' as {{ dbt.type_timestamp() }})
+{%- endmacro %}
+
+{# The first day of the year of a date column. #}
+{% macro year_of(date_column) -%}
+    cast({{ dbt.date_trunc('year', date_column) }} as date)
 {%- endmacro %}

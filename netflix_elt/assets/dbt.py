@@ -6,15 +6,14 @@ does, and cut so that the graph between them has no cycle (upstream -> fact -> m
 - ``dbt_models``: seeds, staging views, dims, the SCD2 snapshots and everything else that
   does not read fct_ratings, built with ``dbt build`` so each model's tests run right after
   it (an error-severity failure skips what is downstream);
-- ``dbt_fct_ratings``: the staging view of ratings, the incremental fact and its two monthly
+- ``dbt_fct_ratings``: the staging view of ratings, the incremental fact and its two yearly
   rollups (dbt tag ``ratings_window``, tests scoped to the window), monthly partitioned like
-  the ratings they read, with a single-run
-  backfill policy: a backfill of any range is ONE ``dbt build`` whose half-open window
-  ``[start, end)`` comes from the run's partition range (as environment variables, see
-  ``ratings_window_env``);
+  the ratings they read, with a single-run backfill policy: a backfill of any range is ONE
+  ``dbt build`` whose half-open window ``[start, end)`` comes from the run's partition range
+  (as environment variables, see ``ratings_window_env``);
 - ``dbt_marts``: dim_users and the marts, which read the rollups (unpartitioned: rebuilt
-  once after a load or backfill of any number of months, from tables ~1/10 the size of
-  fct_ratings).
+  once after a load or backfill of any number of months, from tables a fraction of the size
+  of fct_ratings).
 
 Every dbt invocation costs start-up time (~3 s: interpreter, dbt, partial parse), so a full
 run makes three and a new month of ratings two; see netflix_elt/resources/dbt_cli.py for what
@@ -45,7 +44,7 @@ from netflix_elt.resources.dbt_cli import keep_partial_parse
 # (run by `make setup`) builds it once, so loading the code location never parses dbt.
 prepare_if_dev()
 
-# stg_ratings, fct_ratings and the monthly rollups: the partitioned step. Everything
+# stg_ratings, fct_ratings and the yearly rollups: the partitioned step. Everything
 # downstream of them (``+``, their tests included) is dbt_marts', everything else dbt_models'.
 WINDOW_SELECTOR = "tag:ratings_window"
 

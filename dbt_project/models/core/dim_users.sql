@@ -1,12 +1,12 @@
 {#
-    Ratings facts come from the monthly rollup (a few rows per user) rather than from every
+    Ratings facts come from the yearly rollup (a few rows per user) rather than from every
     rating: dim_users is rebuilt on each new month of ratings.
 #}
 with
 
-monthly as (
+yearly as (
 
-    select * from {{ ref('fct_user_ratings_monthly') }}
+    select * from {{ ref('fct_user_ratings_yearly') }}
 
 ),
 
@@ -24,7 +24,7 @@ user_ratings as (
         sum(rating_sum) / sum(ratings_count) as avg_rating,
         min(first_rated_at) as first_rated_at,
         max(last_rated_at) as last_rated_at
-    from monthly
+    from yearly
     group by user_id
 
 ),

@@ -1,7 +1,7 @@
 {#
-    Built from the monthly rollups, not from every rating: ratings per genre add up over the
+    Built from the yearly rollups, not from every rating: ratings per genre add up over the
     genre's movies; distinct raters per genre do not add up, so they come from each user's
-    genre mask (the OR of their monthly masks, seed genres.genre_bit).
+    genre mask (the OR of their yearly masks, seed genres.genre_bit).
 #}
 
 with
@@ -27,7 +27,7 @@ movie_stats as (
         {% for v in rating_values() %}
         sum({{ rating_value_column(v) }}) as {{ rating_value_column(v) }}{{ ',' if not loop.last }}
         {% endfor %}
-    from {{ ref('fct_movie_ratings_monthly') }}
+    from {{ ref('fct_movie_ratings_yearly') }}
     group by movie_id
 
 ),
@@ -54,7 +54,7 @@ user_genres as (
     select
         user_id,
         {{ bit_or_agg('genres_mask') }} as genres_mask
-    from {{ ref('fct_user_ratings_monthly') }}
+    from {{ ref('fct_user_ratings_yearly') }}
     group by user_id
 
 ),

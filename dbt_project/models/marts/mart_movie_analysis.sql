@@ -14,14 +14,14 @@ movie_stats as (
         movie_id,
         sum(ratings_count) as ratings_count,
         sum(rating_sum) / sum(ratings_count) as avg_rating,
-        -- sample standard deviation from the monthly sums: (Σx² - (Σx)²/n) / (n - 1)
+        -- sample standard deviation from the yearly sums: (Σx² - (Σx)²/n) / (n - 1)
         case
             when sum(ratings_count) > 1 then sqrt(greatest(
                 (sum(rating_square_sum) - sum(rating_sum) * sum(rating_sum) / sum(ratings_count))
                 / (sum(ratings_count) - 1), 0))
         end as rating_stddev,
         sum(positive_ratings_count) as positive_ratings_count
-    from {{ ref('fct_movie_ratings_monthly') }}
+    from {{ ref('fct_movie_ratings_yearly') }}
     group by movie_id
 
 ),

@@ -12,7 +12,7 @@ movie_stats as (
         movie_id,
         sum(ratings_count) as ratings_count,
         sum(rating_sum) as rating_sum
-    from {{ ref('fct_movie_ratings_monthly') }}
+    from {{ ref('fct_movie_ratings_yearly') }}
     group by movie_id
 
 ),

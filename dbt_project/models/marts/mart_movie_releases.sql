@@ -14,7 +14,7 @@ movie_stats as (
         sum(rating_sum) / sum(ratings_count) as avg_rating,
         min(first_rated_at) as first_rated_at,
         max(last_rated_at) as last_rated_at
-    from {{ ref('fct_movie_ratings_monthly') }}
+    from {{ ref('fct_movie_ratings_yearly') }}
     group by movie_id
 
 ),

@@ -13,13 +13,13 @@ users as (
 
 rating_habits as (
 
-    -- a rollup row is a month with ratings; a day lies in one month, so days add up
+    -- a day and a month each lie in one year, so they add up over the yearly rows
     select
         user_id,
-        count(*) as active_months_count,
+        sum(active_months_count) as active_months_count,
         sum(active_days_count) as active_days_count,
         sum(positive_ratings_count) as positive_ratings_count
-    from {{ ref('fct_user_ratings_monthly') }}
+    from {{ ref('fct_user_ratings_yearly') }}
     group by user_id
 
 ),
@@ -46,7 +46,7 @@ final as (
         users.last_activity_at,
         users.active_span_days,
         cast(coalesce(rating_habits.active_days_count, 0) as {{ dbt.type_bigint() }}) as active_days_count,
-        coalesce(rating_habits.active_months_count, 0) as active_months_count,
+        cast(coalesce(rating_habits.active_months_count, 0) as {{ dbt.type_bigint() }}) as active_months_count,
         case
             when coalesce(rating_habits.active_days_count, 0) > 0
                 then round(cast(users.ratings_count as double) / rating_habits.active_days_count, 2)

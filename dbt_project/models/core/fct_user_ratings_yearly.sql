@@ -1,9 +1,9 @@
 {#
-    One row per (user, month of rating): the month's additive facts for the user marts, and
-    the genres the user rated that month as a mask (seed genres.genre_bit), so "distinct
-    users who rated a genre" is an OR over months instead of a distinct count over every
-    rating. Incremental like fct_movie_ratings_monthly (whole months of the window, tag
-    ratings_window). Active days add up over months: a day lies in one month.
+    One row per (user, year of rating): the year's additive facts for the user marts, and
+    the genres the user rated that year as a mask (seed genres.genre_bit), so "distinct
+    users who rated a genre" is an OR over years instead of a distinct count over every
+    rating. Incremental like fct_movie_ratings_yearly (the window's whole years, tag
+    ratings_window). Active days and active months add up over years: each lies in one year.
 #}
 {{
     config(
@@ -13,7 +13,7 @@
         tags=['ratings_window'],
         tmp_relation_type=var('snowflake_tmp_relation_type'),
         pre_hook=[
-            "{% if is_incremental() %}delete from {{ this }} where {{ ratings_window_months_predicate() }}{% endif %}"
+            "{% if is_incremental() %}delete from {{ this }} where {{ ratings_window_years_predicate() }}{% endif %}"
         ],
     )
 }}
@@ -22,9 +22,9 @@ with
 
 ratings as (
 
-    select * from {{ ref('fct_ratings') }}
+    select *, {{ year_of('rated_month') }} as rated_year from {{ ref('fct_ratings') }}
     {% if is_incremental() %}
-    where {{ ratings_window_months_predicate() }}
+    where {{ ratings_window_years_predicate(year_of('rated_month')) }}
     {% endif %}
 
 ),
@@ -46,6 +46,7 @@ daily as (
 
     select
         ratings.user_id,
+        ratings.rated_year,
         ratings.rated_month,
         ratings.rated_date,
         count(*) as ratings_count,
@@ -57,7 +58,7 @@ daily as (
     from ratings
     left join movie_genre_masks
         on ratings.movie_id = movie_genre_masks.movie_id
-    group by ratings.user_id, ratings.rated_month, ratings.rated_date
+    group by ratings.user_id, ratings.rated_year, ratings.rated_month, ratings.rated_date
 
 ),
 
@@ -65,16 +66,17 @@ final as (
 
     select
         user_id,
-        rated_month,
+        rated_year,
         cast(sum(ratings_count) as {{ dbt.type_bigint() }}) as ratings_count,
         sum(rating_sum) as rating_sum,
         cast(sum(positive_ratings_count) as {{ dbt.type_bigint() }}) as positive_ratings_count,
         count(*) as active_days_count,
+        count(distinct rated_month) as active_months_count,
         {{ bit_or_agg('genres_mask') }} as genres_mask,
         min(first_rated_at) as first_rated_at,
         max(last_rated_at) as last_rated_at
     from daily
-    group by user_id, rated_month
+    group by user_id, rated_year
 
 )
 

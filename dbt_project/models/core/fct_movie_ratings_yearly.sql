@@ -1,10 +1,11 @@
 {#
-    One row per (movie, month of rating): the additive facts of that month's ratings, so the
-    movie marts read ~1/10 of the rows of fct_ratings, and a new month of ratings rebuilds one
-    month here instead of every movie's full history.
+    One row per (movie, year of rating): the additive facts of that year's ratings, so the
+    movie marts read 1.6M rows instead of 25M at ml-25m (a movie x month grain would be 9.8M:
+    movies are rated sparsely), and a new month of ratings rebuilds its year here instead of
+    every movie's full history.
     Incremental like fct_ratings (same window, same delete-then-insert, tag ratings_window
-    puts it in the same monthly partitioned Dagster step), but by whole months: a window that
-    cuts a month rebuilds that month whole.
+    puts it in the same monthly partitioned Dagster step), but by whole years: the window's
+    year is rebuilt whole from fct_ratings.
     rating_square_sum is there for the standard deviation: var = (Σx² - (Σx)²/n) / (n - 1).
 #}
 {{
@@ -15,7 +16,7 @@
         tags=['ratings_window'],
         tmp_relation_type=var('snowflake_tmp_relation_type'),
         pre_hook=[
-            "{% if is_incremental() %}delete from {{ this }} where {{ ratings_window_months_predicate() }}{% endif %}"
+            "{% if is_incremental() %}delete from {{ this }} where {{ ratings_window_years_predicate() }}{% endif %}"
         ],
     )
 }}
@@ -24,9 +25,9 @@ with
 
 ratings as (
 
-    select * from {{ ref('fct_ratings') }}
+    select *, {{ year_of('rated_month') }} as rated_year from {{ ref('fct_ratings') }}
     {% if is_incremental() %}
-    where {{ ratings_window_months_predicate() }}
+    where {{ ratings_window_years_predicate(year_of('rated_month')) }}
     {% endif %}
 
 ),
@@ -35,7 +36,7 @@ final as (
 
     select
         movie_id,
-        rated_month,
+        rated_year,
         count(*) as ratings_count,
         sum(cast(rating as double)) as rating_sum,
         sum(cast(rating as double) * cast(rating as double)) as rating_square_sum,
@@ -46,7 +47,7 @@ final as (
         min(rated_at) as first_rated_at,
         max(rated_at) as last_rated_at
     from ratings
-    group by movie_id, rated_month
+    group by movie_id, rated_year
 
 )
 
