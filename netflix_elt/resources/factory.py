@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dagster_aws.s3 import S3Resource
 from dagster_duckdb import DuckDBResource
 
 from netflix_elt.assets.dashboard import DashboardSettings
 from netflix_elt.assets.extract import ExtractSettings
 from netflix_elt.resources.dbt_cli import LeanDbtCliResource
 from netflix_elt.resources.movielens_source import MovieLensSource
-from netflix_elt.resources.object_store import FolderObjectStore, ObjectStore, S3ObjectStore
+from netflix_elt.resources.object_store import FolderObjectStore, ObjectStore
 from netflix_elt.resources.warehouse import DuckDBWarehouse, Warehouse
 from netflix_elt.dbt_manifest import dbt_executable
 from netflix_elt.settings import DBT_PROJECT_DIR, Settings
@@ -17,6 +16,10 @@ from netflix_elt.settings import DBT_PROJECT_DIR, Settings
 
 def build_object_store(settings: Settings) -> ObjectStore:
     if settings.store == "s3":
+        from dagster_aws.s3 import S3Resource
+
+        from netflix_elt.resources.s3_object_store import S3ObjectStore
+
         return S3ObjectStore(
             # botocore retries a request 3 times; Dagster's retry policy then retries the step.
             s3=S3Resource(endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region, max_attempts=3),

@@ -1,0 +1,101 @@
+"""The S3 object store (or any S3 API: MinIO, SeaweedFS, moto), through dagster-aws.
+
+Apart from ``object_store`` so that the folder store, the default, never imports boto3.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from dagster_aws.s3 import S3Resource
+from pydantic import PrivateAttr
+
+from netflix_elt.resources.object_store import PERMANENT_S3_CODES, TEMP_PREFIX, ObjectStore, ObjectStoreError, StoredObject
+
+
+class S3ObjectStore(ObjectStore):
+    """S3 or any S3 API (MinIO, SeaweedFS, moto) through dagster-aws's ``S3Resource``.
+
+    Credentials stay inside the boto3 client (environment or instance profile); the resource
+    config carries only the endpoint, region and bucket.
+    """
+
+    s3: S3Resource
+    bucket: str
+    work_dir: str = tempfile.gettempdir()
+
+    _client = PrivateAttr(default=None)
+
+    def _c(self):
+        if self._client is None:
+            self._client = self.s3.get_client()
+        return self._client
+
+    def describe(self, key: str = "") -> str:
+        endpoint = self.s3.endpoint_url or "AWS"
+        return f"s3://{self.bucket}/{key} (endpoint {endpoint})"
+
+    def _fail(self, action: str, key: str, exc: Exception) -> ObjectStoreError:
+        # botocore messages contain the request, never the secret; we still keep only the
+        # error code/text so nothing credential-like can leak into a run log.
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+        return ObjectStoreError(
+            f"{action} failed for {self.describe(key)}: {code}: {_short(exc)}", transient=code not in PERMANENT_S3_CODES
+        )
+
+    def list_objects(self, prefix: str, start_after: str | None = None, page_size: int = 1000) -> Iterator[StoredObject]:
+        kwargs = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": page_size}
+        if start_after:
+            kwargs["StartAfter"] = start_after
+        try:
+            for page in self._c().get_paginator("list_objects_v2").paginate(**kwargs):
+                for item in page.get("Contents", []):
+                    name = item["Key"].rsplit("/", 1)[-1]
+                    if name.startswith(TEMP_PREFIX):
+                        continue
+                    yield StoredObject(
+                        key=item["Key"],
+                        etag=item["ETag"].strip('"'),
+                        size=item["Size"],
+                        last_modified=item["LastModified"].timestamp(),
+                    )
+        except Exception as exc:  # noqa: BLE001 - re-raised with the location
+            raise self._fail("listing", prefix, exc) from None
+
+    def head(self, key: str) -> StoredObject:
+        try:
+            r = self._c().head_object(Bucket=self.bucket, Key=key)
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail("head", key, exc) from None
+        return StoredObject(key=key, etag=r["ETag"].strip('"'), size=r["ContentLength"], last_modified=r["LastModified"].timestamp())
+
+    def put_file(self, path: Path, key: str) -> StoredObject:
+        try:
+            self._c().upload_file(str(path), self.bucket, key)  # multipart, streamed from disk
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail("upload", key, exc) from None
+        return self.head(key)
+
+    @contextlib.contextmanager
+    def local_copy(self, key: str) -> Iterator[Path]:
+        Path(self.work_dir).mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="download-", suffix=".csv", dir=self.work_dir)
+        os.close(fd)
+        try:
+            try:
+                self._c().download_file(self.bucket, key, tmp)  # streamed to disk, not memory
+            except Exception as exc:  # noqa: BLE001
+                raise self._fail("download", key, exc) from None
+            yield Path(tmp)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+
+def _short(exc: Exception, limit: int = 300) -> str:
+    text = str(exc).replace("\n", " ")
+    return text[:limit]
