@@ -1,6 +1,5 @@
 """The trimmed dbt resource: what it skips still exists upstream, and parses are handed on."""
 
-import os
 from pathlib import Path
 
 from dagster_dbt import DbtCliResource
@@ -16,26 +15,23 @@ def test_the_dagster_dbt_hooks_the_resource_overrides_still_exist():
     assert callable(DbtCliResource._initialize_dbt_core_adapter)
 
 
-def _ls(dbt: LeanDbtCliResource, env: dict) -> str:
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
+def _ls(dbt: LeanDbtCliResource, env: dict, monkeypatch) -> str:
+    with monkeypatch.context() as m:
+        for name, value in env.items():
+            m.setenv(name, value)
         invocation = dbt.cli(["ls", "--select", "fct_ratings"])
         invocation.wait()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
     keep_partial_parse(invocation, DBT_PROJECT_DIR)
     return (Path(invocation.target_path) / "dbt.log").read_text()
 
 
-def test_a_new_ratings_window_does_not_make_the_next_invocation_parse_the_project_again(local_settings):
+def test_a_new_ratings_window_does_not_make_the_next_invocation_parse_the_project_again(local_settings, monkeypatch):
     dbt = LeanDbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR), target="local",
                              dbt_executable=dbt_executable())
     env = {"NETFLIX_ELT_HOME": str(local_settings.home), "NETFLIX_ELT_DUCKDB_MEMORY_LIMIT": "1GB"}
-    _ls(dbt, env)  # may parse everything: this home's profile is new to the saved parse
+    _ls(dbt, env, monkeypatch)  # may parse everything: this home's profile is new to the saved parse
     log = _ls(dbt, {**env, "NETFLIX_ELT_RATINGS_WINDOW_START": "2000-01-01 00:00:00",
-                    "NETFLIX_ELT_RATINGS_WINDOW_END": "2000-02-01 00:00:00"})
+                    "NETFLIX_ELT_RATINGS_WINDOW_END": "2000-02-01 00:00:00"}, monkeypatch)
     assert '"code": "I024"' not in log  # dbt's UnableToPartialParse: "... profile has changed" etc.
     assert "Unable to do partial parsing" not in log
     assert '"code": "I041"' not in log  # not even a file re-parsed: the window is not read at parse time

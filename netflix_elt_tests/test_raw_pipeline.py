@@ -130,19 +130,24 @@ def test_odd_object_keys_on_s3_load_through_the_raw_asset(s3_settings):
         assert con.execute("select _source_object, count(*) from raw.ratings group by 1").fetchall() == [(key, 1)]
 
 
+def _failure_of_loading_movies(settings) -> str:
+    """Load raw/movies, which must fail at once (a permanent store error: no retry) without the
+    secret anywhere in the run's events; the failure's message."""
+    result = materialize(settings, dg.AssetSelection.keys(["raw", "movies"]), raise_on_error=False)
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert not any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
+    logs = "\n".join(str(e) for e in result.all_events)
+    assert "netflix-elt-test-secret" not in logs
+    return str(failure.event_specific_data.error)
+
+
 def test_a_missing_bucket_fails_naming_the_bucket_and_never_the_secret(tmp_path, s3_server):
     from netflix_elt.settings import SHIPPED_DATA, Settings
 
     settings = Settings(home=tmp_path / "h", source=SHIPPED_DATA, store="s3", bucket="no-such-bucket",
                         s3_endpoint_url=s3_server, synthetic_genome_tags=8)
-    result = materialize(settings, dg.AssetSelection.keys(["raw", "movies"]), raise_on_error=False)
-    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    message = str(failure.event_specific_data.error)
+    message = _failure_of_loading_movies(settings)
     assert "s3://no-such-bucket/raw/movies/" in message and "NoSuchBucket" in message
-    # A missing bucket is permanent: no retry, fail at once.
-    assert not any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
-    logs = "\n".join(str(e) for e in result.all_events)
-    assert "netflix-elt-test-secret" not in logs
 
 
 @pytest.fixture
@@ -180,11 +185,6 @@ def test_wrong_credentials_fail_at_once_naming_endpoint_and_bucket_never_the_sec
 
     settings = Settings(home=tmp_path / "h", source=SHIPPED_DATA, store="s3", bucket="netflix-elt",
                         s3_endpoint_url=s3_server_enforcing_credentials, synthetic_genome_tags=8)
-    result = materialize(settings, dg.AssetSelection.keys(["raw", "movies"]), raise_on_error=False)
-    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    message = str(failure.event_specific_data.error)
+    message = _failure_of_loading_movies(settings)
     assert "s3://netflix-elt/raw/movies/" in message and s3_server_enforcing_credentials in message
     assert "InvalidAccessKeyId" in message, message
-    assert not any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
-    logs = "\n".join(str(e) for e in result.all_events)
-    assert "netflix-elt-test-secret" not in logs

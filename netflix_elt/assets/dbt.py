@@ -90,7 +90,8 @@ def ratings_window_env(start: datetime, end: datetime) -> dict[str, str]:
 
 @contextlib.contextmanager
 def _environment(values: Mapping[str, str]):
-    """Set variables for the dbt subprocess (dagster-dbt passes os.environ), then restore them."""
+    """Set variables for a dbt subprocess about to start (dagster-dbt passes it os.environ),
+    then restore them."""
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     try:
@@ -115,8 +116,9 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     yield from _build(context, dbt, _cautious_unless_subset(context))
 
 
-def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[str]):
-    invocation = dbt.cli(["build", *args], context=context)
+def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[str], env: Mapping[str, str] | None = None):
+    with _environment(env or {}):  # the dbt subprocess takes its environment when it starts
+        invocation = dbt.cli(["build", *args], context=context)
     yield from invocation.stream()
     keep_partial_parse(invocation, dbt_project.project_dir)
 
@@ -153,8 +155,7 @@ def dbt_fct_ratings(context: dg.AssetExecutionContext, dbt: DbtCliResource, conf
     args = ["--indirect-selection", "buildable"]
     if config.full_refresh:
         args.append("--full-refresh")  # rebuild all history, whatever the window
-    with _environment(env):
-        yield from _build(context, dbt, args)
+    yield from _build(context, dbt, args, env)
 
 
 @dbt_assets(

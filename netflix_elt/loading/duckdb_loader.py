@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, NamedTuple
 
@@ -117,9 +117,6 @@ class LoadOutcome:
     content_hash: str | None = None
     duplicate_of: str | None = None
     ignored_columns: tuple[str, ...] = ()
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 class _LedgerRow(NamedTuple):
