@@ -2,6 +2,7 @@
 
 import dagster as dg
 import pytest
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from netflix_elt.event_log import BatchingSqliteEventLogStorage
 from netflix_elt.instance import ensure_dagster_home
@@ -19,10 +20,15 @@ def summary() -> None:
     pass
 
 
+@dg.asset_check(asset=summary)
+def summary_is_fine() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=True)
+
+
 def _run(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     keys = months.get_partition_keys()
     return dg.materialize(
-        [monthly, summary],
+        [monthly, summary, summary_is_fine],
         instance=instance,
         tags={"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]},
     )
@@ -34,6 +40,11 @@ def _event_trace(instance: dg.DagsterInstance, run_id: str) -> list[tuple]:
         for r in instance.get_records_for_run(run_id).records
         if r.event_log_entry.is_dagster_event and r.asset_key is not None
     ]
+
+
+def _check_state(instance: dg.DagsterInstance, run_id: str) -> list[tuple]:
+    records = instance.event_log_storage.get_asset_check_execution_history(summary_is_fine.check_key, limit=10)
+    return [(r.status, r.run_id == run_id, r.event.dagster_event_type) for r in records]
 
 
 def _asset_state(instance: dg.DagsterInstance, key: dg.AssetKey, run_id: str) -> dict:
@@ -56,11 +67,13 @@ def our_instance(local_settings, monkeypatch):
 
 def test_a_partition_range_run_is_stored_in_batches_with_the_same_events_and_asset_state(our_instance, tmp_path, monkeypatch):
     assert isinstance(our_instance.event_log_storage, BatchingSqliteEventLogStorage)
-    batched = []
-    original = BatchingSqliteEventLogStorage.store_event_batch
-    monkeypatch.setattr(
-        BatchingSqliteEventLogStorage, "store_event_batch", lambda self, events: (batched.append(len(events)), original(self, events))
-    )
+    batched, one_by_one = [], []
+    original_batch = BatchingSqliteEventLogStorage.store_event_batch
+    original_one = BatchingSqliteEventLogStorage.store_event
+    monkeypatch.setattr(BatchingSqliteEventLogStorage, "store_event_batch",
+                        lambda self, events: (batched.append(len(events)), original_batch(self, events)))
+    monkeypatch.setattr(BatchingSqliteEventLogStorage, "store_event",
+                        lambda self, event: (one_by_one.append(event.dagster_event_type), original_one(self, event)))
     ours = _run(our_instance)
 
     (tmp_path / "stock").mkdir()
@@ -68,10 +81,30 @@ def test_a_partition_range_run_is_stored_in_batches_with_the_same_events_and_ass
         stock = _run(stock_instance)
         stock_trace = _event_trace(stock_instance, stock.run_id)
         stock_state = {k: _asset_state(stock_instance, k, stock.run_id) for k in (monthly.key, summary.key)}
+        stock_checks = _check_state(stock_instance, stock.run_id)
 
-    # Not one by one: the run's planned events in one batch (24 months + summary), the 24
-    # monthly materializations in another.
-    assert sorted(batched) == [24, 25]
+    # Not one by one: the run's planned events in one batch (24 months, summary and its check),
+    # the 24 monthly materializations in another; only summary's own materialization alone.
+    assert sorted(batched) == [24, 26]
+    assert not {dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED} & set(one_by_one)
+    assert one_by_one.count(dg.DagsterEventType.ASSET_MATERIALIZATION) == 1
     assert _event_trace(our_instance, ours.run_id) == stock_trace
+    assert _check_state(our_instance, ours.run_id) == stock_checks
+    assert stock_checks == [(AssetCheckExecutionRecordStatus.SUCCEEDED, True, dg.DagsterEventType.ASSET_CHECK_EVALUATION)]
     assert {k: _asset_state(our_instance, k, ours.run_id) for k in (monthly.key, summary.key)} == stock_state
     assert stock_state[monthly.key]["materialized"] == months.get_partition_keys()
+
+
+def test_event_log_connections_commit_in_wal_mode_without_waiting_for_fsync(our_instance):
+    storage = our_instance.event_log_storage
+    with storage.index_connection() as conn:
+        assert conn.exec_driver_sql("pragma journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("pragma synchronous").scalar() == 1  # NORMAL
+
+
+def test_event_log_keeps_a_bounded_number_of_engines(our_instance):
+    storage = our_instance.event_log_storage
+    for n in range(40):
+        with storage.run_connection(f"run-{n}"):
+            pass
+    assert len(storage._engines) <= 16
