@@ -142,6 +142,24 @@ def _dbt_test(settings, window: tuple[str, str], target: Path) -> dict[str, str]
     return {r["unique_id"].split(".")[2]: r["status"] for r in results}
 
 
+def test_the_dbt_unit_tests_pass_here_since_pipeline_runs_leave_them_out(built, tmp_path):
+    settings, summary = built
+    target = tmp_path / "unit"
+    subprocess.run(
+        [dbt_executable(), "test", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+         "--select", "test_type:unit", "--target-path", str(target), "--quiet"],
+        env=dict(os.environ, NETFLIX_ELT_HOME=str(settings.home)), cwd=DBT_PROJECT_DIR, check=False,
+    )
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    unit_tests = [uid for uid in json.loads((target / "manifest.json").read_text())["unit_tests"]]
+    assert len(unit_tests) >= 5
+    assert {r["unique_id"]: r["status"] for r in results} == {uid: "pass" for uid in unit_tests}
+    # ... and the pipeline's own dbt invocations (target folders named <step>-<run id>-...) left them out
+    folders = (DBT_PROJECT_DIR / "target").glob(f"dbt_*-{summary['run_id'][:7]}-*/run_results.json")
+    invocations = [json.loads(p.read_text()) for p in folders]
+    assert len(invocations) == 3 and not any(r["unique_id"].startswith("unit_test.") for inv in invocations for r in inv["results"])
+
+
 def test_window_tests_catch_a_rating_repeated_in_a_later_month_and_a_changed_rating(copy_of_built, tmp_path):
     settings = copy_of_built
     with duckdb.connect(str(settings.warehouse_path)) as con:

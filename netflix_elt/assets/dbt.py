@@ -116,9 +116,14 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     yield from _build(context, dbt, _cautious_unless_subset(context))
 
 
+# dbt unit tests check the models' logic against fixed inputs, not the data: as dbt advises,
+# they run in development and CI (netflix_elt_tests/test_dbt_pipeline.py), not on every load.
+NO_UNIT_TESTS = ["--exclude-resource-type", "unit_test"]
+
+
 def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[str], env: Mapping[str, str] | None = None):
     with _environment(env or {}):  # the dbt subprocess takes its environment when it starts
-        invocation = dbt.cli(["build", *args], context=context)
+        invocation = dbt.cli(["build", *NO_UNIT_TESTS, *args], context=context)
     yield from invocation.stream()
     keep_partial_parse(invocation, dbt_project.project_dir)
 
