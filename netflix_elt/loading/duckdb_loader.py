@@ -22,7 +22,9 @@ batch for all objects with the same columns; Python only touches whole-file fact
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, NamedTuple
@@ -248,9 +250,11 @@ class DuckDBRawLoader:
         """Whole-file facts and decisions: the objects that are the same bytes as last time
         (as outcomes), the ones to write, and a message per object that cannot be loaded."""
         refreshed, rewritten, failures = [], [], []
-        for obj in batch:
-            path = local_copies.enter_context(self.store.local_copy(obj.key))
-            facts = inspect_file(path)
+        paths = [local_copies.enter_context(self.store.local_copy(obj.key)) for obj in batch]
+        # Reading and hashing release the GIL: one thread per core inspects the batch's files.
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            all_facts = list(pool.map(inspect_file, paths))
+        for obj, path, facts in zip(batch, paths, all_facts):
             try:
                 file_columns = validate_delivery(facts, ds, where=self.store.describe(obj.key))
             except DeliveryError as err:
