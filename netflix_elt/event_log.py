@@ -1,12 +1,11 @@
-"""Dagster's SQLite event log, minus the per-event costs that made ~10 s of every run.
+"""Dagster's SQLite event log, minus the per-event costs that made ~25 s of every run.
 
-Dagster's SQLite storage pays, for every event it stores, a new SQLAlchemy engine per
-statement group, a new connection per shard, and a commit that waits for an fsync. A full run
+Dagster's SQLite storage pays, for every event it stores, a new SQLAlchemy engine and
+connection per shard, a commit, and a WAL checkpoint when the connection closes. A full run
 stores thousands of events: one "materialization planned" event per partition and per planned
 check when the run is created, one materialization per partition of s3/ratings, raw/ratings
 and the partitioned dbt step, and per dbt node a handful of step events. At ~10 ms apiece
-that was ~25 s per run at any data size (the shipped small dataset took 59 s end to end), and
-still ~5 s after the batching below. This subclass changes how events are written, never what
+that was ~25 s per run at any data size (the shipped small dataset took 59 s end to end). This subclass changes how events are written, never what
 is written:
 
 - **Batches in one transaction.** Dagster hands over the planned events of a run and the
@@ -14,13 +13,18 @@ is written:
   ``DAGSTER_EVENT_BATCH_SIZE`` is set; its SQLite storage then stores them one by one. Here a
   batch of asset and asset-check events is stored with Dagster's own statements in one
   transaction on the run's shard and one on the index shard.
-- **One engine per shard.** Dagster creates and disposes an engine for every connection; the
-  last few are kept here (still NullPool: every use opens and closes its own connection, so
-  several processes can share the files exactly as before).
+- **Connections kept open.** Dagster creates an engine and opens a connection for every use,
+  and in WAL mode (which Dagster turns on) closing the last connection to a file checkpoints
+  and removes its WAL: a few fsyncs per event. Here each shard's engine keeps one pooled
+  connection (the last few shards' engines are kept). SQLite's WAL lets the webserver, the
+  daemon and run workers keep theirs open at the same time; writes still take turns.
 - **WAL commits without fsync** (``PRAGMA synchronous=NORMAL``, SQLite's recommended setting
-  for WAL, which Dagster already turns on). A crash of the process loses nothing; only a power
-  failure or OS crash can lose the last committed events, never corrupt the files.
+  for WAL). A crash of the process loses nothing; only a power failure or OS crash can lose
+  the last committed events, never corrupt the files.
 - **The asset-check table is looked up once**, not before every check event.
+
+Measured on this 2-core machine: storing one event took 11 ms with the stock storage, 0.3 ms
+here.
 
 Enabled in ``dagster.yaml`` (netflix_elt/instance.py); netflix_elt_tests/test_event_log.py
 compares what it stores with Dagster's stock storage.
@@ -39,7 +43,7 @@ from dagster._core.storage.event_log import SqliteEventLogStorage
 from dagster._core.storage.sqlalchemy_compat import db_result
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from sqlalchemy.engine import Connection
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 # Read by Dagster each time it logs planned events and per-partition materializations: with a
 # batch size above 0 they arrive here as batches. 1,000 bounds one transaction.
@@ -68,8 +72,10 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
             if engine is None:
                 engine = db.create_engine(
                     self.conn_string_for_shard(shard),
-                    poolclass=NullPool,
-                    connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+                    poolclass=QueuePool,
+                    pool_size=1,
+                    max_overflow=4,
+                    connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
                 )
                 db.event.listen(engine, "connect", _commit_without_fsync)
                 if shard not in self._initialized_dbs:

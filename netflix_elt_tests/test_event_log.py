@@ -95,11 +95,24 @@ def test_a_partition_range_run_is_stored_in_batches_with_the_same_events_and_ass
     assert stock_state[monthly.key]["materialized"] == months.get_partition_keys()
 
 
-def test_event_log_connections_commit_in_wal_mode_without_waiting_for_fsync(our_instance):
+def test_event_log_connections_commit_in_wal_mode_without_waiting_for_fsync_and_stay_open(our_instance):
     storage = our_instance.event_log_storage
     with storage.index_connection() as conn:
         assert conn.exec_driver_sql("pragma journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("pragma synchronous").scalar() == 1  # NORMAL
+        first = conn.connection.dbapi_connection
+    with storage.index_connection() as conn:
+        assert conn.connection.dbapi_connection is first  # not closed (closing checkpoints the WAL)
+
+
+def test_two_storages_on_the_same_files_see_each_others_events(our_instance, local_settings):
+    """As the webserver, the daemon and a run worker do, each with its connections open."""
+    with dg.DagsterInstance.from_config(str(ensure_dagster_home(local_settings))) as other:
+        run = _run(our_instance)
+        assert other.get_run_by_id(run.run_id) is not None
+        assert len(other.get_records_for_run(run.run_id).records) == len(our_instance.get_records_for_run(run.run_id).records)
+        later = _run(other)
+        assert our_instance.get_latest_materialization_event(summary.key).run_id == later.run_id
 
 
 def test_event_log_keeps_a_bounded_number_of_engines(our_instance):
