@@ -144,3 +144,60 @@ def test_the_asset_delivers_the_split_months_and_reports_rows_bytes_and_quaranti
     quarantine = settings.quarantine_dir / "ratings"
     assert sorted(p.name for p in quarantine.iterdir()) == ["invalid.csv", "malformed.csv"]
     assert (quarantine / "invalid.csv").read_text() == f"{HEADER}\n2,2,4.0,\n"
+
+def pyarrow_split(src, batch_rows: int) -> dict[str, bytes]:
+    """The split as it was written with pyarrow's CSV writer, as the reference for the bytes: the
+    same DuckDB reader and batches, each batch's rows sorted by month and written run by run, a run
+    unquoted or, if pyarrow refuses that (a value needs quoting), with its strings quoted."""
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    out: dict[str, bytes] = {}
+    columns = ", ".join(f"'{c}': 'VARCHAR'" for c in HEADER.split(","))
+    with duckdb.connect() as con:
+        batches = con.sql(
+            f"""select * exclude (_ts), coalesce(strftime(make_timestamp(_ts * 1000000), '%Y-%m'), '_invalid') as _month
+                from (select *, try_cast("timestamp" as bigint) as _ts
+                      from read_csv(?, header=true, auto_detect=false, columns={{{columns}}},
+                                    delim=',', quote='"', escape='"', store_rejects=true))""",
+            params=[str(src)],
+        ).to_arrow_reader(batch_rows)
+        for batch in batches:
+            batch = batch.take(pc.sort_indices(batch.column("_month")))
+            runs = pc.run_end_encode(batch.column("_month"))
+            start = 0
+            for end, month in zip(runs.run_ends.to_pylist(), runs.values.to_pylist()):
+                rows, sink = batch.drop_columns(["_month"]).slice(start, end - start), pa.BufferOutputStream()
+                try:
+                    pacsv.write_csv(rows, sink, pacsv.WriteOptions(include_header=False, quoting_style="none"))
+                except pa.ArrowInvalid:
+                    sink = pa.BufferOutputStream()
+                    pacsv.write_csv(rows, sink, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+                out[month] = out.get(month, f"{HEADER}\n".encode()) + sink.getvalue().to_pybytes()
+                start = end
+    return out
+
+
+@pytest.mark.parametrize("batch_rows", [7, 64])
+def test_month_files_are_byte_for_byte_what_pyarrows_csv_writer_wrote_even_for_values_that_need_quoting(
+    tmp_path, monkeypatch, batch_rows
+):
+    monkeypatch.setattr(extract, "SPLIT_BATCH_ROWS", batch_rows)
+    rng = random.Random(11)
+    values = ["1", "007", " 3", "4.5", "", '""', '"a,b"', '"say ""hi"""', '"two\nlines"', '"cr\rlf\r\n"', '","',
+              '""""', '"é, ü"', "x y", "-"]
+    times = ["964982703", "964982704", "978307199", "981000000", "", "soon"]  # three months, and invalid
+    lines = [
+        ",".join(rng.choice(values) if rng.random() < 0.1 else str(rng.randint(1, 999)) for _ in range(3))
+        + "," + rng.choice(times)
+        for _ in range(400)
+    ]
+    src = write_csv(tmp_path / "ratings.csv", HEADER + "\n" + "\n".join(lines) + "\n")
+    counts = split_ratings_by_month(src, tmp_path / "out", BOUNDS, BOUNDS)
+    written = {p.stem: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    expected = pyarrow_split(src, batch_rows)
+    assert sorted(written) == sorted(expected) == sorted(counts) == ["2000-07", "2000-12", "2001-02", "_invalid"]
+    assert any(b'"' in body for body in written.values())  # some runs needed quoting, others did not
+    assert all(written[month] == expected[month] for month in expected)

@@ -6,10 +6,11 @@ would be against real deliveries.
 
 - Unpartitioned files are copied byte for byte (GroupLens's CRLF endings included).
 - Ratings are split by month of rating time into ``raw/ratings/month=YYYY-MM/ratings.csv``
-  in one streaming pass (DuckDB parses, Arrow writes), for all months of the run's partition
-  range at once (the asset has a single-run backfill policy). Source rows that cannot be
-  placed in a month (no valid timestamp, or a time outside the partition range) are kept in
-  the quarantine folder and counted in the metadata: nothing is dropped silently.
+  in one streaming pass (DuckDB parses and renders the lines, Arrow sorts them by month), for
+  all months of the run's partition range at once (the asset has a single-run backfill
+  policy). Source rows that cannot be placed in a month (no valid timestamp, or a time outside
+  the partition range) are kept in the quarantine folder and counted in the metadata: nothing
+  is dropped silently.
 """
 
 
@@ -24,7 +25,6 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from netflix_elt.assets.store_faults import STORE_RETRY_POLICY, store_faults
 from netflix_elt.layout import object_key
@@ -42,8 +42,6 @@ SPLIT_BATCH_ROWS = 1_000_000
 # negative keys mark the rows that cannot be placed in a month.
 _INVALID, _BEFORE, _AFTER = -3, -2, -1
 _UNPLACEABLE = {_INVALID: "_invalid", _BEFORE: "_before", _AFTER: "_after"}
-_UNQUOTED = pacsv.WriteOptions(include_header=False, quoting_style="none")
-_QUOTED = pacsv.WriteOptions(include_header=False, quoting_style="needed")
 
 
 def s3_asset_key(ds: Dataset) -> dg.AssetKey:
@@ -127,43 +125,52 @@ def split_ratings_by_month(src: Path, out_dir: Path, window: tuple[datetime, dat
     ``_malformed.csv``. Returns the rows written per file stem, so nobody re-reads the files to count.
 
     Values are copied as text, unchanged; columns are read in the source's own header order and
-    written in the catalogue's. DuckDB parses and classifies; its rows stream out as Arrow batches,
-    and each batch, sorted by month (stably: source order within a month), is appended run by run
-    to that month's file. At ml-25m that takes a third of the CPU of DuckDB's partitioned COPY,
-    writes each month as one file (no part files to join) and holds one batch at a time.
+    written in the catalogue's. DuckDB parses and classifies each row and renders it as its finished
+    CSV line (``_line_sql``), in its own threads. Its rows stream out as Arrow batches; each batch's
+    lines, sorted by month (stably: source order within a month), are appended run by run to that
+    month's file straight from the sorted column's bytes. So the main thread reorders one string
+    column per batch and writes bytes, where it used to reorder four columns and run pyarrow's CSV
+    writer over every run: at ml-25m (25M rows, 2 cores) 4.6 s instead of 5.7 s (CPU time 8.9 s
+    instead of 10.3 s), the same bytes. It holds one batch at a time (peak RSS ~0.4 GB).
     """
     ds = next(d for d in DATASETS if d.partitioned_by_month)
-    t = ds.time_column
     cols = ", ".join("'" + c.replace("'", "''") + "': 'VARCHAR'" for c in (file_columns or ds.column_names))
-    names = ", ".join(f'"{c}"' for c in ds.column_names)
+    values = [f'"{c}"' for c in ds.column_names]
     lo, hi = _epoch(bounds[0]), _epoch(bounds[1])
     w0, w1 = _epoch(window[0]), _epoch(window[1])
     out_dir.mkdir(parents=True, exist_ok=True)
     files, counts = {}, {}
     con = duckdb.connect(config={"memory_limit": memory_limit})
     try:
+        # The month key as year * 100 + month: strftime and a cast back cost ~1.3 s more CPU here.
         batches = con.sql(
-            f"""select {names},
+            f"""select {_line_sql(values)} as _line, _quoted,
                        case when _ts is null then {_INVALID} when _ts < {lo} then {_BEFORE}
                             when _ts >= {hi} then {_AFTER}
-                            else cast(strftime(make_timestamp(_ts * 1000000), '%Y%m') as integer) end as _month
-                from (select *, try_cast("{t}" as bigint) as _ts
+                            else year(make_timestamp(_ts * 1000000)) * 100 + month(make_timestamp(_ts * 1000000)) end
+                       as _month
+                from (select *, {_needs_quoting_sql(values)} as _quoted, try_cast("{ds.time_column}" as bigint) as _ts
                       from read_csv(?, header=true, auto_detect=false, columns={{{cols}}},
                                     delim=',', quote='"', escape='"', store_rejects=true))
                 where _ts is null or _ts < {lo} or _ts >= {hi} or (_ts >= {w0} and _ts < {w1})""",
             params=[str(src)],
         ).to_arrow_reader(SPLIT_BATCH_ROWS)
         for batch in batches:
-            batch = batch.take(pc.sort_indices(batch.column("_month")))
-            rows = batch.drop_columns(["_month"])
-            runs = pc.run_end_encode(batch.column("_month"))
+            order = pc.sort_indices(batch.column("_month"))
+            lines = batch.column("_line").take(order)
+            quoted = batch.column("_quoted")
+            quoted = quoted.take(order) if quoted.true_count else None  # None: nothing to quote (clean input)
+            runs = pc.run_end_encode(batch.column("_month").take(order))
             start = 0
             for end, key in zip(runs.run_ends.to_pylist(), runs.values.to_pylist()):
                 month = _UNPLACEABLE.get(key) or f"{key // 100:04d}-{key % 100:02d}"
                 if month not in files:
                     files[month] = open(out_dir / f"{month}.csv", "wb")
                     files[month].write(f"{ds.header}\n".encode())  # unquoted, as the catalogue spells it
-                files[month].write(_csv_lines(rows.slice(start, end - start)))
+                run = lines.slice(start, end - start)
+                if quoted is not None and quoted.slice(start, end - start).true_count:
+                    run = _quote_run(run, quoted.slice(start, end - start))
+                files[month].write(_string_bytes(run))
                 counts[month] = counts.get(month, 0) + end - start
                 start = end
         malformed = con.execute("select line, csv_line, error_message from reject_errors").fetchall()
@@ -180,17 +187,43 @@ def split_ratings_by_month(src: Path, out_dir: Path, window: tuple[datetime, dat
     return counts
 
 
-def _csv_lines(rows: pa.RecordBatch) -> pa.Buffer:
-    """The rows as CSV lines, unquoted like the source. A value that needs quoting (a comma, quote,
-    CR or LF: only malformed input has one) makes pyarrow refuse the unquoted form; those rows are
-    then written with their strings quoted, so such a value can neither shift nor split a row."""
-    sink = pa.BufferOutputStream()
-    try:
-        pacsv.write_csv(rows, sink, _UNQUOTED)
-    except pa.ArrowInvalid:
-        sink = pa.BufferOutputStream()
-        pacsv.write_csv(rows, sink, _QUOTED)
-    return sink.getvalue()
+# How the split writes a row: unquoted like the source, the values joined by commas, NULL as
+# nothing, then "\n". A value with a comma, quote, CR or LF (only malformed input has one) cannot
+# be written so: its row is quoted the way pyarrow's CSV writer (which the split used before)
+# quotes strings, every non-NULL value in quotes and quotes doubled, so such a value can neither
+# shift nor split a row. Same bytes as pyarrow wrote, its one quoting style per run included
+# (``_quote_run``).
+_SPECIAL = ("','", """'"'""", "chr(13)", "chr(10)")
+
+
+def _needs_quoting_sql(values: list[str]) -> str:
+    # Four substring tests on the joined values cost DuckDB ~0.9 s of CPU at ml-25m; one regular
+    # expression per row cost 3 s.
+    joined = f"concat({', '.join(values)})"
+    return " or ".join(f"contains({joined}, {char})" for char in _SPECIAL)
+
+
+def _line_sql(values: list[str]) -> str:
+    plain = "concat(" + ", ',', ".join(values) + ", chr(10))"  # concat skips NULLs: NULL is written as nothing
+    quoted = "concat(" + ", ',', ".join(f"""'"' || replace({v}, '"', '""') || '"'""" for v in values) + ", chr(10))"
+    return f"case when _quoted then {quoted} else {plain} end"
+
+
+def _quote_run(lines: pa.Array, quoted: pa.Array) -> pa.Array:
+    """A run of a month in a batch with a row that needed quoting is written with every row quoted,
+    as pyarrow's writer wrote such a run (one quoting style per call), so the bytes stay the same.
+    The other rows' values have no comma, quote, CR or LF, and an empty value is always NULL
+    (DuckDB reads ``""`` as NULL too), so quoting each non-empty field of their lines does it."""
+    return pc.if_else(quoted, lines, pc.replace_substring_regex(lines, pattern="[^,\n]+", replacement='"\\0"'))
+
+
+def _string_bytes(lines: pa.Array) -> pa.Buffer:
+    """The values of a string array end to end, without copying: for a run of lines, its text. They
+    lie in the value buffer between the offsets of the first and one past the last element (the
+    array's own offset counts: a slice shares its parent's buffers)."""
+    offsets = memoryview(lines.buffers()[1]).cast("q" if pa.types.is_large_string(lines.type) else "i")
+    first, last = offsets[lines.offset], offsets[lines.offset + len(lines)]
+    return lines.buffers()[2].slice(first, last - first)
 
 
 def build_monthly_file_asset(ds: Dataset) -> dg.AssetsDefinition:
