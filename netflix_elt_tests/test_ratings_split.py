@@ -144,6 +144,8 @@ def test_the_asset_delivers_the_split_months_and_reports_rows_bytes_and_quaranti
     quarantine = settings.quarantine_dir / "ratings"
     assert sorted(p.name for p in quarantine.iterdir()) == ["invalid.csv", "malformed.csv"]
     assert (quarantine / "invalid.csv").read_text() == f"{HEADER}\n2,2,4.0,\n"
+    st = (source / "ratings.csv").stat()
+    assert meta["source_signature"].value == f"{source / 'ratings.csv'}|{st.st_size}|{st.st_mtime_ns}"
 
 def pyarrow_split(src, batch_rows: int) -> dict[str, bytes]:
     """The split as it was written with pyarrow's CSV writer, as the reference for the bytes: the
