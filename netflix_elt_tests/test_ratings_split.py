@@ -146,6 +146,25 @@ def test_the_asset_delivers_the_split_months_and_reports_rows_bytes_and_quaranti
     assert (quarantine / "invalid.csv").read_text() == f"{HEADER}\n2,2,4.0,\n"
     st = (source / "ratings.csv").stat()
     assert meta["source_signature"].value == f"{source / 'ratings.csv'}|{st.st_size}|{st.st_mtime_ns}"
+    assert not list(settings.work_dir.glob("split-*"))  # the month files were moved, the scratch folder removed
+
+
+def test_delivering_the_same_source_again_gives_every_month_the_same_bytes_under_a_new_etag(tmp_path):
+    source = tmp_path / "source"
+    write_csv(source / "ratings.csv", f"{HEADER}\n1,1,4.0,964982703\n3,3,3.0,978307199\n4,4,4.0,964982704\n")
+    settings = Settings(home=tmp_path / "home", source=source, synthetic_genome_tags=8)
+    stored = settings.store_root / settings.bucket / "raw" / "ratings"
+
+    def deliver() -> tuple[dict, dict]:
+        result = materialize(settings, dg.AssetSelection.keys(["s3", "ratings"]), ALL_MONTHS)
+        etags = result.get_asset_materialization_events()[0].materialization.metadata["etags"].value
+        return etags, {p.parent.name: p.read_bytes() for p in stored.glob("*/ratings.csv")}
+
+    first_etags, first_bytes = deliver()
+    again_etags, again_bytes = deliver()
+    assert again_bytes == first_bytes and len(first_bytes) == 2
+    assert again_etags.keys() == first_etags.keys() and all(again_etags[k] != first_etags[k] for k in first_etags)
+
 
 def pyarrow_split(src, batch_rows: int) -> dict[str, bytes]:
     """The split as it was written with pyarrow's CSV writer, as the reference for the bytes: the

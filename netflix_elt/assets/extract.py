@@ -8,9 +8,10 @@ would be against real deliveries.
 - Ratings are split by month of rating time into ``raw/ratings/month=YYYY-MM/ratings.csv``
   in one streaming pass (DuckDB parses and renders the lines, Arrow sorts them by month), for
   all months of the run's partition range at once (the asset has a single-run backfill
-  policy). Source rows that cannot be placed in a month (no valid timestamp, or a time outside
-  the partition range) are kept in the quarantine folder and counted in the metadata: nothing
-  is dropped silently.
+  policy), into a scratch folder whose month files the store then takes over (the folder
+  store renames them into place). Source rows that cannot be placed in a month (no valid
+  timestamp, or a time outside the partition range) are kept in the quarantine folder and
+  counted in the metadata: nothing is dropped silently.
 """
 
 
@@ -261,7 +262,7 @@ def build_monthly_file_asset(ds: Dataset) -> dg.AssetsDefinition:
             keys, etags, size = [], {}, 0
             for month in months:
                 with store_faults():
-                    obj = object_store.put_file(split / f"{month}.csv", object_key(ds, month))
+                    obj = object_store.move_file(split / f"{month}.csv", object_key(ds, month))
                 keys.append(obj.key)
                 etags[obj.key] = obj.etag
                 size += obj.size

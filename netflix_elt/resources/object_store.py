@@ -7,7 +7,9 @@ never know which one they talk to:
 
 - ``list_objects(prefix, start_after)`` yields objects in key order, page by page, starting
   strictly after a key, so a caller with a cursor never rescans what it has seen;
-- ``head(key)`` / ``put_file(path, key)`` / ``local_copy(key)``.
+- ``head(key)`` / ``put_file(path, key)`` / ``local_copy(key)``;
+- ``move_file(path, key)``: ``put_file`` for a local file the caller no longer needs, which
+  the folder store renames into place instead of copying (S3 uploads it, then it is deleted).
 
 Writes are atomic in both: S3 PUTs are, and the folder store writes to a hidden temporary
 name and renames, so nothing ever reads a half-written object. Temporary names are never
@@ -17,8 +19,10 @@ listed.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +79,13 @@ class ObjectStore(dg.ConfigurableResource, ABC):
 
     @abstractmethod
     def put_file(self, path: Path, key: str) -> StoredObject: ...
+
+    def move_file(self, path: Path, key: str) -> StoredObject:
+        """``put_file`` for a local file the caller no longer needs: the file is gone afterwards,
+        and a store that can take it over without copying it (the folder store) does."""
+        obj = self.put_file(path, key)
+        path.unlink()
+        return obj
 
     @abstractmethod
     def local_copy(self, key: str) -> contextlib.AbstractContextManager[Path]:
@@ -169,6 +180,28 @@ class FolderObjectStore(ObjectStore):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
+        return self._stat(key, dest)
+
+    def move_file(self, path: Path, key: str) -> StoredObject:
+        """Rename the file into place: atomic like ``put_file``, without copying a byte (the
+        extract's scratch folder and the store are both under NETFLIX_ELT_HOME). Across
+        filesystems it is copied instead.
+
+        The ETag comes from the modification time, so the file is first stamped with the time of
+        delivery, as a copy would be, and never with the time of the previous object at that key:
+        a re-delivery is always a new ETag, and the object appears with its final ETag."""
+        dest = self._path(key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        now = time.time_ns()
+        with contextlib.suppress(FileNotFoundError):
+            now = max(now, dest.stat().st_mtime_ns + 1)
+        os.utime(path, ns=(now, now))
+        try:
+            os.replace(path, dest)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            return super().move_file(path, key)
         return self._stat(key, dest)
 
     @contextlib.contextmanager
