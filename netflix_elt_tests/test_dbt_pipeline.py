@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import replace
@@ -158,6 +159,13 @@ def test_the_dbt_unit_tests_pass_here_since_pipeline_runs_leave_them_out(built, 
     folders = (DBT_PROJECT_DIR / "target").glob(f"dbt_*-{summary['run_id'][:7]}-*/run_results.json")
     invocations = [json.loads(p.read_text()) for p in folders]
     assert len(invocations) == 3 and not any(r["unique_id"].startswith("unit_test.") for inv in invocations for r in inv["results"])
+
+
+def test_on_duckdb_the_partitioned_step_runs_its_heavy_models_one_at_a_time(built):
+    _, summary = built
+    logs = (DBT_PROJECT_DIR / "target").glob(f"dbt_*-{summary['run_id'][:7]}-*/dbt.log")
+    threads = {p.parent.name.split("-")[0]: re.search(r"Concurrency: (\d+) threads", p.read_text()).group(1) for p in logs}
+    assert threads == {"dbt_models": "2", "dbt_fct_ratings": "1", "dbt_marts": "2"}  # the profile says 2
 
 
 def test_window_tests_catch_a_rating_repeated_in_a_later_month_and_a_changed_rating(copy_of_built, tmp_path):
