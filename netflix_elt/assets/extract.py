@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from netflix_elt.assets.store_faults import STORE_RETRY_POLICY, store_faults
 from netflix_elt.layout import object_key
-from netflix_elt.loading.inspect_file import FileFacts, inspect_file, validate_delivery
+from netflix_elt.loading.inspect_file import FileFacts, header_of, inspect_file, validate_delivery
 from netflix_elt.movielens import DATASETS, Dataset
 from netflix_elt.partitions import ratings_monthly
 from netflix_elt.resources.movielens_source import MovieLensSource, SourceFile
@@ -303,8 +303,7 @@ def _peek_file(path: Path) -> FileFacts:
         ends_with_newline = f.read(1) == b"\n"
     if size and not ends_with_newline:
         return inspect_file(path)
-    header = head.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8-sig", errors="replace").strip()
-    return FileFacts(size, content_hash="", header=header, data_lines=0, ends_with_newline=ends_with_newline)
+    return FileFacts(size, content_hash="", header=header_of(head), data_lines=0, ends_with_newline=ends_with_newline)
 
 
 def _quarantine(split: Path, counts: dict[str, int], dest: Path) -> dict[str, int]:

@@ -44,8 +44,7 @@ def inspect_file(path: Path) -> FileFacts:
             newlines += chunk.count(b"\n")
             size += len(chunk)
             tail = (tail + chunk[-4096:])[-4096:]
-    header_line = first.split(b"\n", 1)[0].rstrip(b"\r")
-    header = header_line.decode("utf-8-sig", errors="replace").strip()
+    header = header_of(first)
     ends = tail.endswith(b"\n")
     # Blank lines at the very end (an extra CRLF) are not rows; the reader skips them too.
     stripped = tail.rstrip(b"\r\n")
@@ -53,6 +52,11 @@ def inspect_file(path: Path) -> FileFacts:
     lines = newlines if ends else newlines + 1  # a last line without newline is still a line
     data_lines = max(lines - 1 - max(trailing_blank, 0), 0) if size else 0
     return FileFacts(size, digest.hexdigest(), header, data_lines, ends)
+
+
+def header_of(head: bytes) -> str:
+    """The header line from a file's first bytes: without CR/LF, byte order mark or padding."""
+    return head.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8-sig", errors="replace").strip()
 
 
 def _header_names(header: str) -> list[str]:
