@@ -28,6 +28,15 @@ class SettingsError(ValueError):
     """A setting has a value the project cannot use; the message names the variable."""
 
 
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = env.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+        raise SettingsError(f"{name}={value!r}: expected 1/0, true/false, yes/no or on/off")
+    return value in ("1", "true", "yes", "on")
+
+
 @dataclass(frozen=True)
 class SnowflakeSettings:
     """Where the prod warehouse is. Non-secret values only: the password or private key are
@@ -92,6 +101,8 @@ class Settings:
     # DuckDB's buffer limit, per process (loads, the dbt subprocess). DuckDB spills to disk past
     # it; its own default (80% of RAM) lets one run's tree grow to several GiB at ml-25m.
     duckdb_memory_limit: str = "1GB"
+    # Fork a run's dbt invocations from one process that has imported dbt (netflix_elt/warm_dbt).
+    warm_dbt: bool = True
     snowflake: SnowflakeSettings = field(default_factory=SnowflakeSettings)
 
     @property
@@ -147,6 +158,7 @@ class Settings:
             s3_region=env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", "us-east-1")),
             synthetic_genome_tags=int(genome_tags),
             duckdb_memory_limit=env.get("NETFLIX_ELT_DUCKDB_MEMORY_LIMIT", "1GB"),
+            warm_dbt=_flag(env, "NETFLIX_ELT_WARM_DBT", default=True),
             snowflake=SnowflakeSettings.from_env(env),
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -14,7 +15,7 @@ from netflix_elt.assets.dbt import ratings_window_env
 from netflix_elt.cli import run_all
 from netflix_elt.partitions import month_window, months_in_window
 from netflix_elt.resources.factory import build_object_store
-from netflix_elt.settings import SHIPPED_DATA, Settings
+from netflix_elt.settings import DBT_PROJECT_DIR, SHIPPED_DATA, Settings
 from netflix_elt_tests.conftest import materialize, write_csv
 
 FACT = dg.AssetSelection.keys(["core", "fct_ratings"])
@@ -77,8 +78,18 @@ def test_three_single_month_runs_out_of_order_and_repeated_equal_the_full_load(b
     full = fact_checksum(built)
     drop_months_from_fact(state)
     for month in ["2000-03", "2000-01", "2000-02", "2000-01"]:
-        assert materialize(state, FACT, (month, month)).success
+        result = materialize(state, FACT, (month, month))
+        assert result.success
+        # A month is light work: two dbt threads (the full run's long window gets one on DuckDB,
+        # test_dbt_pipeline.py).
+        assert dbt_threads(result.run_id) == ["2"]
     assert fact_checksum(state) == full
+
+
+def dbt_threads(run_id: str) -> list[str]:
+    """The thread count each of a run's dbt_fct_ratings invocations logged."""
+    logs = (DBT_PROJECT_DIR / "target").glob(f"dbt_fct_ratings-{run_id[:7]}-*/dbt.log")
+    return [re.search(r"Concurrency: (\d+) threads", p.read_text()).group(1) for p in logs]
 
 
 def test_a_corrected_month_redelivered_replaces_that_month_only(built, state):

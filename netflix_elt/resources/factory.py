@@ -6,11 +6,10 @@ from dagster_duckdb import DuckDBResource
 
 from netflix_elt.assets.dashboard import DashboardSettings
 from netflix_elt.assets.extract import ExtractSettings
-from netflix_elt.resources.dbt_cli import LeanDbtCliResource
+from netflix_elt.resources.dbt_cli import lean_dbt_resource
 from netflix_elt.resources.movielens_source import MovieLensSource
 from netflix_elt.resources.object_store import FolderObjectStore, ObjectStore
 from netflix_elt.resources.warehouse import DuckDBWarehouse, Warehouse
-from netflix_elt.dbt_manifest import dbt_executable
 from netflix_elt.settings import DBT_PROJECT_DIR, Settings
 
 
@@ -51,7 +50,7 @@ def build_resources(settings: Settings) -> dict:
         ),
         "object_store": build_object_store(settings),
         "warehouse": build_warehouse(settings),
-        "dbt": LeanDbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR), target=settings.target, dbt_executable=dbt_executable()),
+        "dbt": lean_dbt_resource(DBT_PROJECT_DIR, settings.target, warm_start=settings.warm_dbt),
         "dashboard_settings": DashboardSettings(output_dir=str(settings.dashboard_dir)),
         "extract_settings": ExtractSettings(
             work_dir=str(settings.work_dir), quarantine_dir=str(settings.quarantine_dir),

@@ -1,0 +1,129 @@
+"""The warm dbt server: dbt imported once, every invocation forked from it.
+
+    python -m netflix_elt.warm_dbt.server LISTENING_FD PARENT_PID [MODULE ...]
+
+A dbt process spends ~2 s of every invocation before it touches a model: importing dbt and
+its adapter (~1.4 s on a 2-core machine) and the imports and one-time set-up of its first
+command. This server pays that once per run: it imports dbt (and MODULEs, e.g. the
+adapter), then forks one child per connection. The child takes the client's stdin, stdout,
+stderr, working directory, environment and arguments, runs ``dbt`` exactly as the console
+script would, and exits through normal interpreter shutdown (so dbt-duckdb's exit handler
+closes the warehouse file before the client sees the end of the connection).
+
+Fork safety: the server never opens a connection, starts a thread or reads the warehouse;
+it only imports. Each child is a copy of that clean, single-threaded state.
+
+The protocol (over a Unix socket in a private 0700 folder, see netflix_elt/warm_dbt/__init__.py):
+- client -> server: 8-byte big-endian length, with the client's fds 0, 1, 2 attached, then
+  that many bytes of JSON ``{"argv": [...], "cwd": "...", "env": {...}}``;
+- child -> client: ``pid <n>\\n`` once it owns the fds, ``exit <code>\\n`` when dbt returns;
+  then the connection closes when the child process has fully exited.
+
+The server exits when its parent (the Dagster run worker) is gone or on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import sys
+
+HEADER = struct.Struct(">Q")
+PARENT_POLL_S = 0.5
+
+
+def main(argv: list[str]) -> int:
+    fd, parent_pid, *preload = argv
+    # The parent bound and listens on the socket before starting this process, so a client
+    # that connects while dbt is still importing waits in the backlog (never slower than a
+    # cold dbt of its own) instead of finding no socket and falling back.
+    listener = socket.socket(fileno=int(fd))
+    sock_path = listener.getsockname()
+    for module in ["dbt.cli.main", *preload]:
+        importlib.import_module(module)
+    # Children are reaped by the kernel; each reports its exit code to its own client.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    listener.settimeout(PARENT_POLL_S)
+    while os.getppid() == int(parent_pid):
+        try:
+            conn, _ = listener.accept()
+        except socket.timeout:
+            continue
+        if os.fork() == 0:
+            listener.close()
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # dbt may wait on its own subprocesses
+            return serve_one(conn)  # the child leaves main() and exits like any dbt process
+        conn.close()
+    shutil.rmtree(os.path.dirname(sock_path), ignore_errors=True)  # the worker died: nobody else will
+    return 0
+
+
+def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
+    data, fds, _flags, _addr = socket.recv_fds(conn, HEADER.size, 3)
+    while len(data) < HEADER.size:
+        more = conn.recv(HEADER.size - len(data))
+        if not more:
+            raise ConnectionError("client closed the connection mid-request")
+        data += more
+    (length,) = HEADER.unpack(data)
+    body = bytearray()
+    while len(body) < length:
+        more = conn.recv(min(1 << 16, length - len(body)))
+        if not more:
+            raise ConnectionError("client closed the connection mid-request")
+        body += more
+    if len(fds) != 3:
+        raise ConnectionError(f"expected the client's stdin, stdout and stderr, got {len(fds)} fds")
+    return json.loads(body), fds
+
+
+def serve_one(conn: socket.socket) -> int:
+    """In the forked child: become the client's dbt process and run one invocation."""
+    conn.settimeout(None)
+    request, fds = _receive(conn)
+    for target, fd in zip((0, 1, 2), fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    sys.argv = list(request["argv"])
+    # The console script runs unbuffered under dagster-dbt (PYTHONUNBUFFERED): events reach
+    # the run as dbt emits them. Streams inherited from the server need telling.
+    for stream in (sys.stdout, sys.stderr):
+        stream.reconfigure(line_buffering=True)
+    # A copy of the connection that only the kernel closes, as this process ends: the client
+    # sees the end of the connection only when this dbt is gone, not when Python's shutdown
+    # collects the socket object.
+    os.set_inheritable(os.dup(conn.fileno()), False)
+    conn.sendall(f"pid {os.getpid()}\n".encode())
+    code = run_dbt(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    conn.sendall(f"exit {code}\n".encode())
+    return code  # then interpreter shutdown: atexit handlers (dbt-duckdb closes the database) run first
+
+
+def run_dbt(args: list[str]) -> int:
+    """What the ``dbt`` console script does (``sys.exit(cli())``), returning the exit code."""
+    from dbt.cli.main import cli
+
+    try:
+        cli.main(args=args, prog_name="dbt")
+    except SystemExit as stop:
+        if stop.code is None or isinstance(stop.code, int):
+            return stop.code or 0
+        print(stop.code, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,175 @@
+"""Warm dbt: invocations forked from a server that has imported dbt behave like cold ones.
+
+A tiny dbt project on an in-memory DuckDB keeps these fast; the pipeline tests run every
+dbt step of a real run through the same server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from netflix_elt.dbt_manifest import dbt_executable
+from netflix_elt.warm_dbt import CLIENT, EXECUTABLE_ENV, SOCKET_ENV, WarmDbtServer
+
+MACROS = """
+{% macro hello(name) %}{{ log("hello " ~ name ~ " from " ~ env_var("PROBE_WHERE", "nowhere"), info=True) }}{% endmacro %}
+{% macro fail() %}{{ exceptions.raise_compiler_error("failing on purpose") }}{% endmacro %}
+{% macro spin() %}
+    {{ log("spinning", info=True) }}
+    {% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}
+{% endmacro %}
+"""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("warm_probe")
+    (root / "macros").mkdir()
+    (root / "macros" / "probe.sql").write_text(MACROS)
+    (root / "dbt_project.yml").write_text(
+        "name: warm_probe\nversion: '1.0'\nconfig-version: 2\nprofile: warm_probe\nmacro-paths: [macros]\n"
+    )
+    (root / "profiles.yml").write_text(
+        "warm_probe:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: ':memory:'\n"
+    )
+    return root
+
+
+@pytest.fixture(scope="module")
+def server():
+    warm = WarmDbtServer(real_executable=dbt_executable(), preload=["dbt.adapters.duckdb"])
+    yield warm
+    warm.stop()
+
+
+def dbt(project: Path, *args: str, env: dict, **popen) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(CLIENT), *args, "--project-dir", str(project), "--profiles-dir", str(project)],
+        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **env}, cwd=project,
+        capture_output=True, text=True, timeout=300, **popen,
+    )
+
+
+def test_a_dbt_command_forked_from_the_server_runs_with_the_clients_environment_and_arguments(project, server):
+    # The real executable is /bin/false: had the client fallen back to a cold dbt, this fails.
+    result = dbt(project, "run-operation", "hello", "--args", "{name: warm}",
+                 env={**server.env(), EXECUTABLE_ENV: "/bin/false", "PROBE_WHERE": "the client"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "hello warm from the client" in result.stdout
+
+
+def test_a_client_arriving_before_the_server_process_has_started_waits_for_it(project):
+    # The socket listens from the moment the server object exists: a run whose first dbt step
+    # comes right away (a month's load is ~0.1 s) must not find no socket and start cold.
+    warm = WarmDbtServer(real_executable="/bin/false", preload=["dbt.adapters.duckdb"])
+    try:
+        assert warm.socket_path.is_socket()
+        result = dbt(project, "run-operation", "hello", "--args", "{name: early}", env=warm.env())
+    finally:
+        warm.stop()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "hello early from nowhere" in result.stdout
+
+
+def test_a_failing_dbt_command_gives_the_same_exit_code_and_message_warm_or_cold(project, server):
+    warm = dbt(project, "run-operation", "fail", env={**server.env(), EXECUTABLE_ENV: "/bin/false"})
+    cold = subprocess.run([dbt_executable(), "run-operation", "fail", "--project-dir", str(project), "--profiles-dir",
+                           str(project)], cwd=project, capture_output=True, text=True, timeout=300)
+    assert warm.returncode == cold.returncode != 0
+    assert "failing on purpose" in warm.stdout and "failing on purpose" in cold.stdout
+
+
+def test_without_a_server_the_client_becomes_the_real_dbt(project, tmp_path):
+    result = dbt(project, "run-operation", "hello", "--args", "{name: cold}",
+                 env={SOCKET_ENV: str(tmp_path / "no-server.sock"), EXECUTABLE_ENV: dbt_executable()})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "hello cold from nowhere" in result.stdout
+
+
+def test_ctrl_c_to_the_client_interrupts_the_forked_dbt(project, server):
+    client = subprocess.Popen(
+        [str(CLIENT), "run-operation", "spin", "--project-dir", str(project), "--profiles-dir", str(project)],
+        env={**os.environ, **server.env(), EXECUTABLE_ENV: "/bin/false"}, cwd=project,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    for line in client.stdout:  # dagster-dbt reads the same pipe: the child writes straight into it
+        if "spinning" in line:
+            break
+    client.send_signal(signal.SIGINT)  # what dagster-dbt sends when a run is cancelled
+    code = client.wait(timeout=120)  # the spin alone would take hours
+    client.stdout.close()
+    assert code != 0
+    # The client returns once its dbt has ended; the kernel may take a moment to reap it.
+    deadline = time.monotonic() + 10
+    while _children(server.process.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _children(server.process.pid) == []
+
+
+def test_the_server_goes_away_with_the_process_that_started_it(tmp_path):
+    parent = subprocess.run(
+        [sys.executable, "-c", "import os; from netflix_elt.warm_dbt import WarmDbtServer; "
+         "w = WarmDbtServer('dbt'); print(w.process.pid, w.folder, flush=True); os._exit(0)"],
+        capture_output=True, text=True, check=True, timeout=60,
+    )
+    pid, folder = parent.stdout.split()
+    deadline = time.monotonic() + 60
+    while _alive(int(pid)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(int(pid))
+    assert not Path(folder).exists()  # it removes its socket folder too
+
+
+def test_a_run_forks_its_dbt_steps_from_one_server_and_stops_it_at_the_end(local_settings, monkeypatch):
+    from netflix_elt.definitions import build_definitions
+
+    started: list[WarmDbtServer] = []
+
+    class Recorded(WarmDbtServer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+    monkeypatch.setattr("netflix_elt.resources.dbt_cli.WarmDbtServer", Recorded)
+    # A cold fallback would run /bin/false and fail the step.
+    monkeypatch.setattr("netflix_elt.resources.dbt_cli.dbt_executable", lambda: "/bin/false")
+    defs = build_definitions(local_settings)
+    result = dg.materialize(
+        [*defs.assets, *defs.asset_checks], resources=defs.resources, instance=dg.DagsterInstance.ephemeral(),
+        selection=dg.AssetSelection.keys(dg.AssetKey(["staging", "genres"])),
+    )
+    assert result.success
+    assert [e.asset_key for e in result.get_asset_materialization_events()] == [dg.AssetKey(["staging", "genres"])]
+    (server,) = started
+    assert server.process.poll() is not None and not server.folder.exists()
+
+
+def test_with_warm_dbt_off_the_resource_runs_the_real_dbt(local_settings):
+    from dataclasses import replace
+
+    from netflix_elt.resources.factory import build_resources
+
+    resource = build_resources(replace(local_settings, warm_dbt=False))["dbt"]
+    assert resource.dbt_executable == dbt_executable() and not resource.warm_start
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
