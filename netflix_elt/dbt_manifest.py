@@ -30,9 +30,18 @@ def _dbt_on_path() -> None:
 
 
 def prepare() -> None:
-    """Parse the dbt project into target/manifest.json."""
+    """Parse the dbt project into target/manifest.json, and leave a saved parse that the first
+    run can use as it is."""
     _dbt_on_path()
     dbt_project.preparer.prepare(dbt_project)
+    # dagster-dbt's preparer marks the seeds as changed in the saved parse, because a manifest
+    # is often built in one place (CI, an image build) and run in another, where the seeds'
+    # recorded paths would be wrong. This checkout runs where it is prepared, so parse the
+    # seeds again here, once, instead of in the first run's first dbt step (~1.3 s).
+    from netflix_elt.resources.dbt_cli import LeanDbtCliResource
+
+    dbt = LeanDbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
+    dbt.cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
 
 
 def prepare_if_dev() -> None:

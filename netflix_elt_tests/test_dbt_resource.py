@@ -47,3 +47,18 @@ def test_an_invocations_parse_replaces_the_projects_saved_one(tmp_path):
     keep_partial_parse(Invocation(), project)
     assert (project / "target" / PARTIAL_PARSE_FILE).read_bytes() == b"fresh parse"
     assert [p.name for p in (project / "target").iterdir()] == [PARTIAL_PARSE_FILE]  # no temp file left
+
+
+def test_the_first_invocation_after_prepare_parses_nothing(local_settings, monkeypatch):
+    # dagster-dbt's preparer leaves the seeds marked as changed; prepare() parses them again.
+    from netflix_elt.dbt_manifest import prepare
+
+    env = {"NETFLIX_ELT_HOME": str(local_settings.home), "NETFLIX_ELT_DUCKDB_MEMORY_LIMIT": "1GB"}
+    with monkeypatch.context() as m:
+        for name, value in env.items():
+            m.setenv(name, value)
+        prepare()
+    dbt = LeanDbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR), target="local",
+                             dbt_executable=dbt_executable())
+    log = _ls(dbt, env, monkeypatch)
+    assert "Nothing changed, skipping partial parsing" in log
