@@ -78,6 +78,26 @@ def test_a_client_arriving_before_the_server_process_has_started_waits_for_it(pr
     assert "hello early from nowhere" in result.stdout
 
 
+def test_after_the_warm_up_a_dbt_command_builds_no_configuration_schema(project):
+    # Run in a fresh interpreter, as the server does: dbt may not build a JSON schema of its own.
+    code = f"""
+import sys
+import dbt.adapters.duckdb
+import dbt_common.dataclass_schema as schema
+from netflix_elt.warm_dbt import server
+server.warm_up(["dbt.adapters.duckdb"])
+def refuse(cls, *args, **kwargs):
+    raise AssertionError(f"built the JSON schema of {{cls.__name__}}")
+schema.build_json_schema = refuse
+sys.exit(server.run_dbt(["run-operation", "hello", "--args", "{{name: schema}}",
+                         "--project-dir", {str(project)!r}, "--profiles-dir", {str(project)!r}]))
+"""
+    result = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "hello schema from nowhere" in result.stdout
+
+
 def test_a_failing_dbt_command_gives_the_same_exit_code_and_message_warm_or_cold(project, server):
     warm = dbt(project, "run-operation", "fail", env={**server.env(), EXECUTABLE_ENV: "/bin/false"})
     cold = subprocess.run([dbt_executable(), "run-operation", "fail", "--project-dir", str(project), "--profiles-dir",
