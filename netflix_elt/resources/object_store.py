@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import tempfile
 import time
 from abc import ABC, abstractmethod
@@ -171,10 +172,9 @@ class FolderObjectStore(ObjectStore):
         dest = self._path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=dest.parent)
+        os.close(fd)
         try:
-            with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
-                while chunk := src.read(8 << 20):
-                    out.write(chunk)
+            shutil.copyfile(path, tmp)  # copied inside the kernel (sendfile) where it can be
             os.replace(tmp, dest)  # atomic: readers see the old or the new object, never half
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
