@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 from netflix_elt.instance import ensure_dagster_home
 from netflix_elt.settings import REPO_ROOT, Settings
@@ -115,11 +117,23 @@ def print_summary(summary: dict, out=sys.stdout) -> None:
 
 
 def cmd_run(args, settings: Settings) -> int:
-    summary = run_all(settings)
+    instance = _instance(settings)
+    summary = run_all(settings, instance=instance)
     print_summary(summary)
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2, default=str))
-    return 0 if summary["success"] else 1
+    instance.dispose()  # the event log's pooled SQLite connections close (and checkpoint) here
+    _exit_now(0 if summary["success"] else 1)
+
+
+def _exit_now(code: int) -> NoReturn:
+    """Leave without tearing the interpreter down. After a run Python spends ~0.7 s freeing
+    Dagster's, dbt's and DuckDB's objects one by one at exit; by now every file and connection
+    is closed, and the OS frees the process's memory at once."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def cmd_dev(args, settings: Settings) -> int:

@@ -22,3 +22,15 @@ def test_the_benchmark_runs_at_a_small_scale_and_prints_every_figure(tmp_path):
     figures = json.loads(out.read_text())
     assert figures["ratings"] == 75_000
     assert 0 < figures["floor_s"] and 0 < figures["e2e_s"] and figures["sensor_ticks"] >= 1
+    # The CLI leaves without tearing the interpreter down (cli._exit_now): what the run
+    # recorded in its Dagster instance is all there, down to the run's last event.
+    import dagster as dg
+    from dagster._core.instance.ref import InstanceRef
+
+    run_id = json.loads((tmp_path / "work" / "summary.json").read_text())["run_id"]
+    instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(tmp_path / "work" / "home" / "dagster_home")))
+    try:
+        assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.SUCCESS
+        assert instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_SUCCESS).records
+    finally:
+        instance.dispose()
