@@ -15,9 +15,9 @@ does, and cut so that the graph between them has no cycle (upstream -> fact -> m
   once after a load or backfill of any number of months, from tables a fraction of the size
   of fct_ratings).
 
-Every dbt invocation costs start-up time (~3 s: interpreter, dbt, partial parse), so a full
-run makes three and a new month of ratings two; see netflix_elt/resources/dbt_cli.py for what
-else is trimmed per invocation.
+Every dbt invocation costs start-up time (~1.2 s forked from the run's warm dbt server,
+netflix_elt/warm_dbt; ~3 s cold), so a full run makes three and a new month of ratings two;
+see netflix_elt/resources/dbt_cli.py for what else is trimmed per invocation.
 
 Tests that span two of these (``assert_fct_ratings_reconciles_with_staging`` reads
 stg_ratings and fct_ratings) must run with the later one: the upstream op uses dbt's
