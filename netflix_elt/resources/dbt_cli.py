@@ -14,9 +14,10 @@ Both are private hooks of dagster-dbt (pinned in constraints.txt); netflix_elt_t
 that they still exist, so an upgrade that renames them fails a test instead of silently
 bringing the cost back.
 
-And one it does not pay every time: with ``warm_start`` (the default) each run starts a warm dbt
-server as it begins (netflix_elt/warm_dbt), so every invocation is forked from a process that
-has already imported dbt and its adapter (~2 s less per invocation, measured the same way).
+And one it does not pay every time: with ``warm_start`` (on unless NETFLIX_ELT_WARM_DBT=0, see
+resources/factory.py) each run starts a warm dbt server as it begins (netflix_elt/warm_dbt), so
+every invocation is forked from a process that has already imported dbt and its adapter (~2 s
+less per invocation, measured the same way).
 
 Also: every invocation hands its fresh ``partial_parse.msgpack`` back to the project's
 ``target/`` (dagster-dbt copies it from there into each invocation's target folder), so only

@@ -38,19 +38,23 @@ class WarmDbtServer:
         self.real_executable = real_executable
         self.folder = Path(tempfile.mkdtemp(prefix="netflix-elt-dbt-"))  # 0700: this user only
         self.socket_path = self.folder / "server.sock"
-        # Listening before the server process exists: a client never finds no socket.
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
-            listener.bind(str(self.socket_path))
-            listener.listen(64)
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "netflix_elt.warm_dbt.server", str(listener.fileno()), str(os.getpid()),
-                 *(preload or [])],
-                pass_fds=[listener.fileno()],
-                stdin=subprocess.DEVNULL,
-                # A terminal's Ctrl-C reaches the run and, through the client, the dbt it
-                # started; the server is stopped by stop() or by noticing its parent is gone.
-                start_new_session=True,
-            )
+        try:
+            # Listening before the server process exists: a client never finds no socket.
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+                listener.bind(str(self.socket_path))
+                listener.listen(64)
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "netflix_elt.warm_dbt.server", str(listener.fileno()), str(os.getpid()),
+                     *(preload or [])],
+                    pass_fds=[listener.fileno()],
+                    stdin=subprocess.DEVNULL,
+                    # A terminal's Ctrl-C reaches the run and, through the client, the dbt it
+                    # started; the server is stopped by stop() or by noticing its parent is gone.
+                    start_new_session=True,
+                )
+        except BaseException:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
 
     def env(self) -> dict[str, str]:
         return {SOCKET_ENV: str(self.socket_path), EXECUTABLE_ENV: self.real_executable}
