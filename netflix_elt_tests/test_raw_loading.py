@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import duckdb
 import pytest
 
@@ -201,6 +204,45 @@ def test_two_identical_objects_in_one_batch_load_once_and_the_second_is_a_duplic
     assert len(rows(con, "ratings")) == 3
     assert con.execute("select object_key, status from raw._load_ledger order by status desc").fetchall() == [
         (JULY, "loaded"), (copy.key, "duplicate")]
+
+
+COPY = "raw/ratings/month=2000-07/ratings-copy.csv"
+CORRECTED = "userId,movieId,rating,timestamp\n1,1,2.0,964982703\n"
+
+
+def test_a_duplicate_loads_its_own_rows_when_its_twin_is_replaced_by_other_bytes(store, con, tmp_path):
+    load_batch(store, con, [deliver(store, tmp_path, JULY, GOOD_RATINGS), deliver(store, tmp_path, COPY, GOOD_RATINGS)])
+    # Only the twin is delivered again; the copy's bytes were in the table only as its rows.
+    outcomes, failures = load_batch(store, con, [deliver(store, tmp_path, JULY, CORRECTED)])
+    assert failures == []
+    assert [(o.key, o.status, o.rows_loaded, o.duplicate_of) for o in outcomes] == [
+        (JULY, "loaded", 1, None), (COPY, "loaded", 3, None)]
+    assert sorted(r[:4] for r in rows(con, "ratings")) == sorted(
+        [(1, 1, 2.0, 964982703)] + [tuple(_typed(line)) for line in GOOD_RATINGS.splitlines()[1:]])
+    assert dict(con.execute("select object_key, status from raw._load_ledger").fetchall()) == {JULY: "loaded", COPY: "loaded"}
+
+
+def test_a_duplicate_stays_one_when_its_twin_is_delivered_again_with_the_same_bytes(store, con, tmp_path):
+    load_batch(store, con, [deliver(store, tmp_path, JULY, GOOD_RATINGS), deliver(store, tmp_path, COPY, GOOD_RATINGS)])
+    time.sleep(0.01)  # a new modification time: a new ETag for the folder store
+    outcomes, failures = load_batch(store, con, [deliver(store, tmp_path, JULY, GOOD_RATINGS)])
+    assert failures == []
+    assert [(o.key, o.status, o.rows_loaded) for o in outcomes] == [(JULY, "unchanged", 0), (COPY, "duplicate", 0)]
+    assert len(rows(con, "ratings")) == 3
+
+
+def test_a_duplicate_gone_from_the_store_when_its_twin_changes_fails_by_name(store, con, tmp_path):
+    load_batch(store, con, [deliver(store, tmp_path, JULY, GOOD_RATINGS), deliver(store, tmp_path, COPY, GOOD_RATINGS)])
+    (Path(store.root) / store.bucket / COPY).unlink()
+    outcomes, failures = load_batch(store, con, [deliver(store, tmp_path, JULY, CORRECTED)])
+    assert [(o.key, o.status) for o in outcomes] == [(JULY, "loaded")]
+    (failure,) = failures
+    assert COPY in failure and "duplicate" in failure
+
+
+def _typed(line: str) -> list:
+    user, movie, rating, ts = line.split(",")
+    return [int(user), int(movie), float(rating), int(ts)]
 
 
 def test_a_bad_header_object_in_a_batch_fails_by_name_while_the_good_ones_load(store, con, tmp_path):

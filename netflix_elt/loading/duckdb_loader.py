@@ -33,7 +33,7 @@ import duckdb
 
 from netflix_elt.loading.inspect_file import DeliveryError, FileFacts, inspect_file, validate_delivery
 from netflix_elt.movielens import LOAD_METADATA_COLUMNS, Dataset
-from netflix_elt.resources.object_store import ObjectStore, StoredObject
+from netflix_elt.resources.object_store import ObjectStore, ObjectStoreError, StoredObject
 
 RAW_SCHEMA = "raw"
 LEDGER = f"{RAW_SCHEMA}._load_ledger"
@@ -180,11 +180,34 @@ class DuckDBRawLoader:
                 outcomes[obj.key] = LoadOutcome(ds.name, obj.key, obj.etag, "unchanged", obj.size, 0, 0, 0, previous.content_hash)
             else:
                 pending.append(obj)
-        for batch in _batches(pending, MAX_BATCH_BYTES):
+        orphans, failed = self._duplicates_of(ds, pending, {o.key for o in objects})
+        failures += failed
+        ledger.update(self._ledger_rows(ds, [o.key for o in orphans]))
+        # After their twins, so a twin's new bytes are what each is compared with.
+        for batch in _batches(pending + orphans, MAX_BATCH_BYTES):
             done, failed = self._load_batch(ds, batch, ledger, partition_of)
             outcomes.update((o.key, o) for o in done)
             failures += failed
-        return [outcomes[o.key] for o in objects if o.key in outcomes], failures
+        return [outcomes[o.key] for o in objects + orphans if o.key in outcomes], failures
+
+    def _duplicates_of(self, ds: Dataset, pending: list[StoredObject], given: set[str]) -> tuple[list[StoredObject], list[str]]:
+        """Objects recorded as duplicates of one about to be loaded again. A duplicate's bytes
+        live in the table only as its twin's rows; if the twin now holds other bytes, the
+        duplicate must load its own, or its rows are gone. Loaded again with the twin, each is
+        a duplicate again if the twin's bytes did not change."""
+        keys = [key for (key,) in self.con.execute(
+            f"select object_key from {LEDGER} where dataset = ? and status = 'duplicate' "
+            "and duplicate_of in (select unnest(?::varchar[])) order by object_key",
+            [ds.name, [o.key for o in pending]],
+        ).fetchall() if key not in given]
+        found, failures = [], []
+        for key in keys:
+            try:
+                found.append(self.store.head(key))
+            except ObjectStoreError as err:
+                failures.append(f"{self.store.describe(key)} was recorded as a duplicate of an object loaded again "
+                                f"now, and cannot be read to load its own rows: {err}")
+        return found, failures
 
     # -- ledger ---------------------------------------------------------------------------
     def _ledger_rows(self, ds: Dataset, keys: list[str]) -> dict[str, _LedgerRow]:
