@@ -123,6 +123,23 @@ def test_bad_rows_are_kept_with_line_number_text_and_reason_while_good_rows_load
     assert [r[:2] for r in rows(con, "ratings")] == [(1, 1), (2, 2)]
 
 
+def test_an_id_too_large_for_its_column_is_a_rejected_row_not_a_failed_load(store, con, tmp_path):
+    text = "userId,movieId,rating,timestamp\n1,1,4.0,964982703\n3000000000,2,4.0,964982703\n2,2147483647,5.0,964982703\n"
+    outcome = DuckDBRawLoader(con, store).load(RATINGS, deliver(store, tmp_path, "raw/ratings/month=2000-07/ratings.csv", text))
+    assert (outcome.rows_in_file, outcome.rows_loaded, outcome.rows_rejected) == (3, 2, 1)
+    (reject,) = rejects(con)
+    assert reject[1:3] == (3, "3000000000,2,4.0,964982703") and "userId out of range" in reject[3]
+    assert [r[:2] for r in rows(con, "ratings")] == [(1, 1), (2, 2147483647)]
+
+
+def test_an_out_of_range_id_in_a_dataset_with_text_is_rejected_with_its_values(store, con, tmp_path):
+    text = 'userId,movieId,tag,timestamp\n1,1,"funny, sad",1139045764\n3000000000,1,"dark, slow",1139045764\n'
+    outcome = DuckDBRawLoader(con, store).load(dataset("tags"), deliver(store, tmp_path, "raw/tags/tags.csv", text))
+    assert (outcome.rows_in_file, outcome.rows_loaded, outcome.rows_rejected) == (2, 1, 1)
+    (reject,) = rejects(con)  # a quoted comma: the line cannot be found by splitting, the values are kept
+    assert reject[1] is None and reject[2].startswith("3000000000,1,dark, slow") and "userId out of range" in reject[3]
+
+
 def test_reloading_a_fixed_object_clears_its_old_rejects(store, con, tmp_path):
     loader = DuckDBRawLoader(con, store)
     key = "raw/ratings/month=2000-07/ratings.csv"

@@ -96,9 +96,18 @@ def _reader_sql(ds: Dataset, file_columns: tuple[str, ...], options: str) -> str
     )
 
 
+INTEGER_MAX = {"INTEGER": 2**31 - 1}  # the stored integer types narrower than their reader's
+
+
 def _invalid_reason_sql(ds: Dataset) -> str:
     """A CASE expression naming the first rule a typed row breaks, NULL for a valid row."""
     whens = [f"when {q(c.name)} is null then 'missing {c.name}'" for c in ds.columns if not c.nullable]
+    # Read wider than stored (ids read as UINTEGER, stored as INTEGER): a value that fits the
+    # reader but not the table is a rejected row, not a failed insert.
+    whens += [
+        f"when {q(c.name)} > {INTEGER_MAX[c.sql_type]} then '{c.name} out of range for {c.sql_type}'"
+        for c in ds.columns if c.reader_type != c.sql_type and c.sql_type in INTEGER_MAX
+    ]
     whens += [
         f"when not coalesce({check}, true) then '{col} breaks rule: {check.replace(chr(39), chr(39) * 2)}'"
         for col, check in ds.checks
@@ -391,14 +400,16 @@ class DuckDBRawLoader:
 
         The CSV reader does not expose line numbers for rows it accepted, so for the rare file
         that has rule-breakers we read it once more: typed, for the rows that break a rule,
-        and as numbered lines, joined on the typed values. Only datasets without free text
-        have rules (tested in the catalogue tests), so splitting a line on commas is exact there.
+        and as numbered lines, joined on the typed values. Splitting a line on commas is exact
+        only without text columns (a title or a tag may hold a quoted comma): rule-breakers of
+        a dataset with text (an id out of range), like those of a very large file, are kept with
+        their values and reason but without a line number.
         """
         names = ", ".join(q(c.name) for c in ds.columns)
         breakers = (f"select * from (select {names}, {_invalid_reason_sql(ds)} as _reason "
                     f"from {_reader_sql(ds, d.file_columns, 'ignore_errors=true')}) where _reason is not null")
         path, obj = str(d.path), d.obj
-        if d.facts.size > MAX_LOCATED_FILE_BYTES:
+        if d.facts.size > MAX_LOCATED_FILE_BYTES or any(c.sql_type == "VARCHAR" for c in ds.columns):
             self.con.execute(
                 f"""insert into {REJECTS} select ?, ?, ?, null, concat_ws(',', {names}), _reason, now()::timestamp
                     from ({breakers})""",
