@@ -102,6 +102,16 @@ def test_a_file_moved_into_the_folder_store_is_renamed_into_place_under_a_new_et
     assert not again.exists()
 
 
+def test_copied_and_moved_objects_get_the_same_file_mode(tmp_path):
+    store = FolderObjectStore(root=str(tmp_path / "store"))
+    private = write_csv(tmp_path / "work" / "moved.csv", BODY)
+    os.chmod(private, 0o600)
+    store.put_file(write_csv(tmp_path / "work" / "copied.csv", BODY), "raw/movies/movies.csv")
+    store.move_file(private, KEY)
+    modes = {key: (tmp_path / "store" / "netflix-elt" / key).stat().st_mode & 0o777 for key in ("raw/movies/movies.csv", KEY)}
+    assert set(modes.values()) == {0o644}
+
+
 def test_a_file_on_another_filesystem_is_copied_into_the_folder_store_and_then_removed(tmp_path):
     other = Path("/dev/shm")
     if not other.is_dir() or other.stat().st_dev == tmp_path.stat().st_dev:

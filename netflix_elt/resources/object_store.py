@@ -93,6 +93,9 @@ class ObjectStore(dg.ConfigurableResource, ABC):
         """A local file with the object's bytes for the duration of the ``with`` block."""
 
 
+OBJECT_MODE = 0o644  # every object file, copied in or moved in
+
+
 class FolderObjectStore(ObjectStore):
     """A folder that mirrors the bucket: ``<root>/<bucket>/<key>``.
 
@@ -175,6 +178,7 @@ class FolderObjectStore(ObjectStore):
         os.close(fd)
         try:
             shutil.copyfile(path, tmp)  # copied inside the kernel (sendfile) where it can be
+            os.chmod(tmp, OBJECT_MODE)  # mkstemp's 0600 would differ from moved-in objects
             os.replace(tmp, dest)  # atomic: readers see the old or the new object, never half
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -196,6 +200,7 @@ class FolderObjectStore(ObjectStore):
         with contextlib.suppress(FileNotFoundError):
             now = max(now, dest.stat().st_mtime_ns + 1)
         os.utime(path, ns=(now, now))
+        os.chmod(path, OBJECT_MODE)
         try:
             os.replace(path, dest)
         except OSError as exc:
