@@ -51,7 +51,7 @@ def server():
 
 def dbt(project: Path, *args: str, env: dict, **popen) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(CLIENT), *args, "--project-dir", str(project), "--profiles-dir", str(project)],
+        [str(CLIENT), *args, "--project-dir", str(project), "--profiles-dir", str(project), "--target", "dev"],
         env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **env}, cwd=project,
         capture_output=True, text=True, timeout=300, **popen,
     )
@@ -90,7 +90,7 @@ def refuse(cls, *args, **kwargs):
     raise AssertionError(f"built the JSON schema of {{cls.__name__}}")
 schema.build_json_schema = refuse
 sys.exit(server.run_dbt(["run-operation", "hello", "--args", "{{name: schema}}",
-                         "--project-dir", {str(project)!r}, "--profiles-dir", {str(project)!r}]))
+                         "--project-dir", {str(project)!r}, "--profiles-dir", {str(project)!r}, "--target", "dev"]))
 """
     result = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"})
@@ -101,7 +101,7 @@ sys.exit(server.run_dbt(["run-operation", "hello", "--args", "{{name: schema}}",
 def test_a_failing_dbt_command_gives_the_same_exit_code_and_message_warm_or_cold(project, server):
     warm = dbt(project, "run-operation", "fail", env={**server.env(), EXECUTABLE_ENV: "/bin/false"})
     cold = subprocess.run([dbt_executable(), "run-operation", "fail", "--project-dir", str(project), "--profiles-dir",
-                           str(project)], cwd=project, capture_output=True, text=True, timeout=300)
+                           str(project), "--target", "dev"], cwd=project, capture_output=True, text=True, timeout=300)
     assert warm.returncode == cold.returncode != 0
     assert "failing on purpose" in warm.stdout and "failing on purpose" in cold.stdout
 
@@ -115,7 +115,7 @@ def test_without_a_server_the_client_becomes_the_real_dbt(project, tmp_path):
 
 def test_ctrl_c_to_the_client_interrupts_the_forked_dbt(project, server):
     client = subprocess.Popen(
-        [str(CLIENT), "run-operation", "spin", "--project-dir", str(project), "--profiles-dir", str(project)],
+        [str(CLIENT), "run-operation", "spin", "--project-dir", str(project), "--profiles-dir", str(project), "--target", "dev"],
         env={**os.environ, **server.env(), EXECUTABLE_ENV: "/bin/false"}, cwd=project,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
