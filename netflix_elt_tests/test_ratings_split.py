@@ -94,9 +94,9 @@ def test_lines_the_csv_reader_rejects_are_quarantined_as_malformed_with_their_li
     assert read(tmp_path, "2000-07") == f"{HEADER}\n1,1,4.0,964982703\n4,4,4.0,964982704\n"
     malformed = list(csv.reader(io.StringIO(read(tmp_path, "_malformed"))))
     assert malformed[0] == ["line", "raw_line", "error"]
-    # DuckDB reports one error per missing column, so a short line may be listed more than once.
-    assert {(row[0], row[1]) for row in malformed[1:]} == {("3", "2,2,4.0,964982703,surplus"), ("4", "3,3")}
-    assert counts == {"2000-07": 2, "_malformed": len(malformed) - 1}
+    # DuckDB reports one error per missing column: the short line is still listed (and counted) once.
+    assert [(row[0], row[1]) for row in malformed[1:]] == [("3", "2,2,4.0,964982703,surplus"), ("4", "3,3")]
+    assert counts == {"2000-07": 2, "_malformed": 2}
 
 
 def test_a_value_that_needs_quoting_is_quoted_so_no_row_shifts_or_splits_and_other_months_stay_unquoted(tmp_path):

@@ -180,7 +180,12 @@ def split_ratings_by_month(src: Path, out_dir: Path, window: tuple[datetime, dat
                 files[month].write(_string_bytes(run))
                 counts[month] = counts.get(month, 0) + end - start
                 start = end
-        malformed = con.execute("select line, csv_line, error_message from reject_errors").fetchall()
+        # DuckDB reports one error per bad column (a short line: one per missing column); a
+        # line is quarantined once, with all its errors.
+        malformed = con.execute(
+            "select line, any_value(csv_line), string_agg(error_message, '; ' order by column_idx) "
+            "from reject_errors group by line order by line"
+        ).fetchall()
     finally:
         con.close()
         for f in files.values():
