@@ -59,7 +59,7 @@ def deliver_ratings_month(store: ObjectStore, movies_csv: Path, month: str, rows
             )
         finally:
             con.close()
-        return store.put_file(out, object_key(ds, month))
+        return store.move_file(out, object_key(ds, month))
 
 
 def deliver_movie_change(store: ObjectStore, movie_id: int, new_title: str) -> StoredObject:
@@ -77,4 +77,4 @@ def deliver_movie_change(store: ObjectStore, movie_id: int, new_title: str) -> S
                 writer.writerow(row)
         if not found:
             raise KeyError(f"movie {movie_id} is not in {store.describe(key)}")
-        return store.put_file(out, key)
+        return store.move_file(out, key)
