@@ -120,7 +120,7 @@ def run_floor(source: Path, manifest: dict, work: Path) -> dict[str, float]:
     import duckdb
 
     from netflix_elt.loading.duckdb_loader import raw_table_ddl
-    from netflix_elt.movielens import DATASETS
+    from netflix_elt.movielens import CSV_READ_OPTIONS, DATASETS
     from netflix_elt.resources.movielens_source import MovieLensSource
 
     folder = work / "floor"
@@ -138,7 +138,7 @@ def run_floor(source: Path, manifest: dict, work: Path) -> dict[str, float]:
         names = ", ".join(f'"{c.name}"' for c in ds.columns)
         con.execute(
             f"""insert into raw."{ds.name}" select {names}, 'floor', now()::timestamp
-                from read_csv(?, header=true, auto_detect=false, columns={{{cols}}}, delim=',', quote='"', escape='"')""",
+                from read_csv(?, {CSV_READ_OPTIONS}, columns={{{cols}}})""",
             [str(src.locate(ds).path)],
         )
     times["load"] = time.monotonic() - started

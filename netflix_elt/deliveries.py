@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from netflix_elt.layout import object_key
-from netflix_elt.movielens import dataset
+from netflix_elt.movielens import CSV_READ_OPTIONS, dataset
 from netflix_elt.partitions import month_window
 from netflix_elt.resources.object_store import ObjectStore, StoredObject
 
@@ -40,8 +40,7 @@ def deliver_ratings_month(store: ObjectStore, movies_csv: Path, month: str, rows
             con.execute(
                 f"""create temp table movie_ids as
                     select movieId, row_number() over (order by movieId) - 1 as i
-                    from read_csv(?, header=true, auto_detect=false, delim=',', quote='"', escape='"',
-                                  columns={{{movie_columns}}})""",
+                    from read_csv(?, {CSV_READ_OPTIONS}, columns={{{movie_columns}}})""",
                 [str(movies_csv)],
             )
             n_movies = con.execute("select count(*) from movie_ids").fetchone()[0]

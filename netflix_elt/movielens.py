@@ -165,6 +165,10 @@ DATASETS: tuple[Dataset, ...] = (
 
 DATASETS_BY_NAME: dict[str, Dataset] = {d.name: d for d in DATASETS}
 
+# How every MovieLens file is written (RFC 4180: commas, double quotes, quotes doubled, a header
+# row), as DuckDB's read_csv options; types come from the columns, never from sniffing.
+CSV_READ_OPTIONS = "header=true, auto_detect=false, delim=',', quote='\"', escape='\"'"
+
 # The object-store layout: everything MovieLens lives under this prefix of the bucket.
 RAW_PREFIX = "raw/"
 # First month of the ratings partitions: MovieLens ratings start in 1995.

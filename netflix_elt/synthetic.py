@@ -30,7 +30,7 @@ from pathlib import Path
 
 import duckdb
 
-from netflix_elt.movielens import dataset
+from netflix_elt.movielens import CSV_READ_OPTIONS, dataset
 
 # ---------------------------------------------------------------------------------------------
 # Scales
@@ -502,10 +502,7 @@ def write_synthetic_genome(
     rand = _Rand(seed)
     movies = dataset("movies")
     columns = "{" + ", ".join(f"{_sql_str(c.name)}: {_sql_str(c.reader_type)}" for c in movies.columns) + "}"
-    source = (
-        f"read_csv({_sql_str(str(movies_csv))}, header = true, delim = ',', quote = '\"', "
-        f"escape = '\"', columns = {columns})"
-    )
+    source = f"read_csv({_sql_str(str(movies_csv))}, {CSV_READ_OPTIONS}, columns = {columns})"
     scores = f"""
         SELECT movieId, tagId, {_relevance_sql(rand, 'movieId', 'tagId')} AS relevance
         FROM (SELECT DISTINCT movieId FROM {source}) m, (SELECT i + 1 AS tagId FROM range({n_tags}) t(i)) g

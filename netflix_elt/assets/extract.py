@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from netflix_elt.assets.store_faults import STORE_RETRY_POLICY, store_faults
 from netflix_elt.layout import object_key
 from netflix_elt.loading.inspect_file import FileFacts, header_of, inspect_file, validate_delivery
-from netflix_elt.movielens import DATASETS, Dataset
+from netflix_elt.movielens import CSV_READ_OPTIONS, DATASETS, Dataset
 from netflix_elt.partitions import ratings_monthly
 from netflix_elt.resources.movielens_source import MovieLensSource, SourceFile
 from netflix_elt.resources.object_store import ObjectStore, StoredObject
@@ -157,8 +157,7 @@ def split_ratings_by_month(src: Path, out_dir: Path, window: tuple[datetime, dat
                             else year(make_timestamp(_ts * 1000000)) * 100 + month(make_timestamp(_ts * 1000000)) end
                        as _month
                 from (select *, {_needs_quoting_sql(values)} as _quoted, try_cast("{ds.time_column}" as bigint) as _ts
-                      from read_csv(?, header=true, auto_detect=false, columns={{{cols}}},
-                                    delim=',', quote='"', escape='"', store_rejects=true))
+                      from read_csv(?, {CSV_READ_OPTIONS}, columns={{{cols}}}, store_rejects=true))
                 where _ts is null or _ts < {lo} or _ts >= {hi} or (_ts >= {w0} and _ts < {w1})""",
             params=[str(src)],
         ).to_arrow_reader(SPLIT_BATCH_ROWS)

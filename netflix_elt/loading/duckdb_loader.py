@@ -32,7 +32,7 @@ from typing import Callable, Iterable, NamedTuple
 import duckdb
 
 from netflix_elt.loading.inspect_file import DeliveryError, FileFacts, inspect_file, validate_delivery
-from netflix_elt.movielens import LOAD_METADATA_COLUMNS, Dataset
+from netflix_elt.movielens import CSV_READ_OPTIONS, LOAD_METADATA_COLUMNS, Dataset
 from netflix_elt.resources.object_store import ObjectStore, ObjectStoreError, StoredObject
 
 RAW_SCHEMA = "raw"
@@ -90,10 +90,7 @@ def _reader_sql(ds: Dataset, file_columns: tuple[str, ...], options: str) -> str
     """
     types = {c.name: c.reader_type for c in ds.columns}
     columns = ", ".join(f"{_sql_str(name)}: '{types.get(name, 'VARCHAR')}'" for name in file_columns)
-    return (
-        f"read_csv(?, header=true, auto_detect=false, columns={{{columns}}}, delim=',', quote='\"', "
-        f"escape='\"', {options})"
-    )
+    return f"read_csv(?, {CSV_READ_OPTIONS}, columns={{{columns}}}, {options})"
 
 
 INTEGER_MAX = {"INTEGER": 2**31 - 1}  # the stored integer types narrower than their reader's
