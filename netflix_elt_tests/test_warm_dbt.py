@@ -5,6 +5,7 @@ dbt step of a real run through the same server."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -113,24 +114,37 @@ def test_without_a_server_the_client_becomes_the_real_dbt(project, tmp_path):
     assert "hello cold from nowhere" in result.stdout
 
 
-def test_ctrl_c_to_the_client_interrupts_the_forked_dbt(project, server):
+@pytest.mark.parametrize("sigint", ["inherited", "ignored"])
+def test_ctrl_c_to_the_client_interrupts_the_forked_dbt(project, sigint):
+    # "ignored": a server started from a background job of a non-interactive shell (CI) inherits
+    # SIGINT ignored; its forks must still stop on the client's Ctrl-C.
+    ignore = sigint == "ignored"
+    preexec = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore else None
+    with _sigint_ignored(ignore):
+        server = WarmDbtServer(real_executable=dbt_executable(), preload=["dbt.adapters.duckdb"])
     client = subprocess.Popen(
         [str(CLIENT), "run-operation", "spin", "--project-dir", str(project), "--profiles-dir", str(project), "--target", "dev"],
         env={**os.environ, **server.env(), EXECUTABLE_ENV: "/bin/false"}, cwd=project,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=preexec,
     )
-    for line in client.stdout:  # dagster-dbt reads the same pipe: the child writes straight into it
-        if "spinning" in line:
-            break
-    client.send_signal(signal.SIGINT)  # what dagster-dbt sends when a run is cancelled
-    code = client.wait(timeout=120)  # the spin alone would take hours
-    client.stdout.close()
-    assert code != 0
-    # The client returns once its dbt has ended; the kernel may take a moment to reap it.
-    deadline = time.monotonic() + 10
-    while _children(server.process.pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _children(server.process.pid) == []
+    try:
+        for line in client.stdout:  # dagster-dbt reads the same pipe: the child writes straight into it
+            if "spinning" in line:
+                break
+        client.send_signal(signal.SIGINT)  # what dagster-dbt sends when a run is cancelled
+        code = client.wait(timeout=120)  # the spin alone would take hours
+        # The client returns once its dbt has ended; the kernel may take a moment to reap it.
+        deadline = time.monotonic() + 10
+        while _children(server.process.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = _children(server.process.pid)
+    finally:
+        for pid in _children(server.process.pid):  # never leave a spinning dbt behind a failure
+            os.kill(pid, signal.SIGKILL)
+        client.kill()
+        client.stdout.close()
+        server.stop()
+    assert code != 0 and left == []
 
 
 def test_the_server_goes_away_with_the_process_that_started_it(tmp_path):
@@ -178,6 +192,19 @@ def test_with_warm_dbt_off_the_resource_runs_the_real_dbt(local_settings):
 
     resource = build_resources(replace(local_settings, warm_dbt=False))["dbt"]
     assert resource.dbt_executable == dbt_executable() and not resource.warm_start
+
+
+@contextlib.contextmanager
+def _sigint_ignored(ignore: bool):
+    """Start processes with SIGINT ignored, as a shell's background job would."""
+    if not ignore:
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _children(pid: int) -> list[int]:

@@ -59,6 +59,11 @@ def main(argv: list[str]) -> int:
         if os.fork() == 0:
             listener.close()
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # dbt may wait on its own subprocesses
+            # Ctrl-C (dagster-dbt's cancel, forwarded by the client) interrupts dbt, even when the
+            # run was started from a shell that ignores SIGINT in background jobs: a Python
+            # started with SIGINT ignored keeps ignoring it, and so would this fork.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
             return serve_one(conn)  # the child leaves main() and exits like any dbt process
         conn.close()
     shutil.rmtree(os.path.dirname(sock_path), ignore_errors=True)  # the worker died: nobody else will
