@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+MANIFEST := dbt_project/target/manifest.json
+DBT_FILES := $(shell find dbt_project -type f ! -path 'dbt_project/target/*' ! -path 'dbt_project/logs/*')
 
 .PHONY: run test dev setup prepare bench clean
 
@@ -13,9 +15,13 @@ $(STAMP): setup.py pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $@
 
-setup: $(STAMP) prepare
+setup: $(STAMP) $(MANIFEST)
 
-# Parse the dbt project once into a manifest, so loading the code location never re-parses it.
+# Parse the dbt project into a manifest, so loading the code location never re-parses it: again
+# only when a file of the project (or the installed packages) changed; `make prepare` forces it.
+$(MANIFEST): $(STAMP) $(DBT_FILES)
+	$(BIN)/netflix-elt prepare
+
 prepare: $(STAMP)
 	$(BIN)/netflix-elt prepare
 
