@@ -116,7 +116,7 @@ def print_summary(summary: dict, out=sys.stdout) -> None:
         p(f"  {label}: {value}")
 
 
-def cmd_run(args, settings: Settings) -> int:
+def cmd_run(args, settings: Settings) -> NoReturn:
     instance = _instance(settings)
     summary = run_all(settings, instance=instance)
     print_summary(summary)

@@ -186,9 +186,10 @@ class DuckDBRawLoader:
                 outcomes[obj.key] = LoadOutcome(ds.name, obj.key, obj.etag, "unchanged", obj.size, 0, 0, 0, previous.content_hash)
             else:
                 pending.append(obj)
-        orphans, failed = self._duplicates_of(ds, pending, {o.key for o in objects})
+        orphans, failed = self._duplicates_of(ds, pending, {o.key for o in objects}) if pending else ([], [])
         failures += failed
-        ledger.update(self._ledger_rows(ds, [o.key for o in orphans]))
+        if orphans:
+            ledger.update(self._ledger_rows(ds, [o.key for o in orphans]))
         # After their twins, so a twin's new bytes are what each is compared with.
         for batch in _batches(pending + orphans, MAX_BATCH_BYTES):
             done, failed = self._load_batch(ds, batch, ledger, partition_of)
