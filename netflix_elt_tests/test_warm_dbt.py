@@ -21,6 +21,7 @@ from netflix_elt.warm_dbt import CLIENT, EXECUTABLE_ENV, SOCKET_ENV, WarmDbtServ
 
 MACROS = """
 {% macro hello(name) %}{{ log("hello " ~ name ~ " from " ~ env_var("PROBE_WHERE", "nowhere"), info=True) }}{% endmacro %}
+{% macro remember(value) %}{% do run_query("create or replace table remembered as select " ~ value ~ " as value") %}{% endmacro %}
 {% macro fail() %}{{ exceptions.raise_compiler_error("failing on purpose") }}{% endmacro %}
 {% macro spin() %}
     {{ log("spinning", info=True) }}
@@ -39,6 +40,7 @@ def project(tmp_path_factory) -> Path:
     )
     (root / "profiles.yml").write_text(
         "warm_probe:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: ':memory:'\n"
+        "    file:\n      type: duckdb\n      path: \"{{ env_var('PROBE_DB') }}\"\n"
     )
     return root
 
@@ -50,9 +52,9 @@ def server():
     warm.stop()
 
 
-def dbt(project: Path, *args: str, env: dict, **popen) -> subprocess.CompletedProcess:
+def dbt(project: Path, *args: str, env: dict, target: str = "dev", **popen) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(CLIENT), *args, "--project-dir", str(project), "--profiles-dir", str(project), "--target", "dev"],
+        [str(CLIENT), *args, "--project-dir", str(project), "--profiles-dir", str(project), "--target", target],
         env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **env}, cwd=project,
         capture_output=True, text=True, timeout=300, **popen,
     )
@@ -64,6 +66,20 @@ def test_a_dbt_command_forked_from_the_server_runs_with_the_clients_environment_
                  env={**server.env(), EXECUTABLE_ENV: "/bin/false", "PROBE_WHERE": "the client"})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "hello warm from the client" in result.stdout
+
+
+def test_a_forked_dbt_has_closed_the_warehouse_file_when_the_client_returns(project, server, tmp_path):
+    # The fork skips the interpreter's teardown but not its exit handlers: dbt-duckdb's closes
+    # (and checkpoints) the database, so the next step opens a clean file, not a write-ahead log.
+    import duckdb
+
+    db = tmp_path / "warehouse.duckdb"
+    result = dbt(project, "run-operation", "remember", "--args", "{value: 42}", target="file",
+                 env={**server.env(), EXECUTABLE_ENV: "/bin/false", "PROBE_DB": str(db)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not db.with_name(db.name + ".wal").exists()
+    with duckdb.connect(str(db)) as con:
+        assert con.sql("select value from remembered").fetchall() == [(42,)]
 
 
 def test_a_client_arriving_before_the_server_process_has_started_waits_for_it(project):

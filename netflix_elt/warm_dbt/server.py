@@ -8,7 +8,7 @@ command. This server pays that once per run: it imports dbt (and MODULEs, e.g. t
 adapter) and builds the schemas dbt validates its configuration against, then forks one
 child per connection. The child takes the client's stdin, stdout,
 stderr, working directory, environment and arguments, runs ``dbt`` exactly as the console
-script would, and exits through normal interpreter shutdown (so dbt-duckdb's exit handler
+script would, and runs the interpreter's exit handlers before it exits (dbt-duckdb's one
 closes the warehouse file before the client sees the end of the connection).
 
 Fork safety: the server never opens a connection, starts a thread or reads the warehouse;
@@ -18,13 +18,15 @@ The protocol (over a Unix socket in a private 0700 folder, see netflix_elt/warm_
 - client -> server: 8-byte big-endian length, with the client's fds 0, 1, 2 attached, then
   that many bytes of JSON ``{"argv": [...], "cwd": "...", "env": {...}}``;
 - child -> client: ``pid <n>\\n`` once it owns the fds, ``exit <code>\\n`` when dbt returns;
-  then the connection closes when the child process has fully exited.
+  then the connection closes when the child process has fully exited (after its exit
+  handlers, see ``exit_without_teardown``).
 
 The server exits when its parent (the Dagster run worker) is gone or on SIGTERM.
 """
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import json
 import os
@@ -33,6 +35,8 @@ import signal
 import socket
 import struct
 import sys
+import traceback
+from typing import NoReturn
 
 HEADER = struct.Struct(">Q")
 PARENT_POLL_S = 0.5
@@ -64,7 +68,12 @@ def main(argv: list[str]) -> int:
             # started with SIGINT ignored keeps ignoring it, and so would this fork.
             signal.signal(signal.SIGINT, signal.default_int_handler)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            return serve_one(conn)  # the child leaves main() and exits like any dbt process
+            code = 1
+            try:
+                code = serve_one(conn)
+            except BaseException:
+                traceback.print_exc()
+            exit_without_teardown(code)
         conn.close()
     shutil.rmtree(os.path.dirname(sock_path), ignore_errors=True)  # the worker died: nobody else will
     return 0
@@ -127,7 +136,25 @@ def serve_one(conn: socket.socket) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     conn.sendall(f"exit {code}\n".encode())
-    return code  # then interpreter shutdown: atexit handlers (dbt-duckdb closes the database) run first
+    return code
+
+
+def exit_without_teardown(code: int) -> NoReturn:
+    """End the forked dbt as its interpreter's shutdown would, minus the teardown.
+
+    The exit handlers do what matters: dbt-duckdb closes (and checkpoints) the warehouse,
+    logging flushes dbt's log file, multiprocessing releases what it holds. What shutdown does
+    after them, freeing dbt's thousands of modules and objects one by one, cost ~0.4 s of
+    every invocation (measured: 0.50 s from dbt's last log line to the client's exit, 0.13 s
+    without it); the OS frees the process's memory at once.
+    """
+    atexit._run_exitfuncs()  # CPython's own shutdown step (registration order reversed, errors printed)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def run_dbt(args: list[str]) -> int:
