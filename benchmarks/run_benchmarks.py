@@ -8,8 +8,9 @@ Prints ONE table:
   load, dbt build with tests and snapshots, dashboard), in a separate process, and per stage;
 - floor: the same loads and the same transforms as one bare DuckDB script (the very SQL dbt
   compiled, its tests included; no Dagster, no dbt), and the ratio end-to-end / floor;
-- incremental: one new month of ratings from the sensor's tick to fresh marts, and its ratio
-  to the full run;
+- incremental: one new month of ratings from the sensor's tick to fresh marts (the last mart
+  materialized), and its ratio to the full run; also to the end of its run (the dashboard
+  rebuilt too), and with the warm dbt server gone (as after a quiet spell);
 - sensor tick over a store with N objects (100,000 by default);
 - peak memory (RSS summed over the whole process tree) of the end-to-end run.
 Targets are printed next to the figures. Nothing here asserts a time: figures, not tests.
@@ -171,8 +172,9 @@ def run_floor(source: Path, manifest: dict, work: Path) -> dict[str, float]:
 
 # -- incremental and sensor -------------------------------------------------------------------------
 
-def run_incremental(home: Path, source: Path, rows: int) -> tuple[float, float]:
-    """A new month dropped into the store; seconds from the sensor's tick to fresh marts."""
+def run_incremental(home: Path, source: Path, rows: int) -> dict[str, float]:
+    """A new month dropped into the store: seconds from the sensor's tick to fresh marts (the
+    last mart materialized), to the end of the run (the dashboard rebuilt too), and of the tick."""
     import dagster as dg
 
     from netflix_elt.definitions import build_definitions
@@ -189,17 +191,24 @@ def run_incremental(home: Path, source: Path, rows: int) -> tuple[float, float]:
         cursor = build_new_objects_sensor()(ctx).cursor  # the sensor is on: first tick, nothing new
     month = time.strftime("%Y-%m", time.gmtime())
     deliver_ratings_month(store, movies, month, rows=rows, work_dir=settings.work_dir)
-    started = time.monotonic()
+    started, started_wall = time.monotonic(), time.time()
     with dg.build_sensor_context(cursor=cursor, resources={"object_store": store}, definitions=defs) as ctx:
         result = build_new_objects_sensor()(ctx)
     tick = time.monotonic() - started
     (request,) = result.run_requests
+    instance = dg.DagsterInstance.ephemeral()
     run = dg.materialize(
         [*defs.assets, *defs.asset_checks], resources=defs.resources, selection=selection_of(request),
-        partition_key=request.partition_key, instance=dg.DagsterInstance.ephemeral(), raise_on_error=True,
+        partition_key=request.partition_key, instance=instance, raise_on_error=True,
     )
+    whole = time.monotonic() - started
     assert run.success
-    return time.monotonic() - started, tick
+    marts = [
+        entry.timestamp for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+        if entry.dagster_event.asset_key.path[0] == "marts"
+    ]
+    assert marts, "the month's run materialized no mart"
+    return {"to_marts_s": max(marts) - started_wall, "run_s": whole, "tick_s": tick}
 
 
 def run_sensor_tick(work: Path, n_objects: int) -> tuple[float, float, int]:
@@ -256,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from netflix_elt.synthetic import generate
+    from netflix_elt.warm_dbt import FOLDER_ENV, stop_servers
 
     work = Path(args.work or tempfile.mkdtemp(prefix="netflix-elt-bench-"))
     source, home = work / "source", work / "home"
@@ -267,6 +277,12 @@ def main(argv: list[str] | None = None) -> int:
 
     shutil.rmtree(home, ignore_errors=True)  # always a first run: nothing loaded, nothing cached
     shutil.rmtree(work / "sensor-store", ignore_errors=True)
+    # Warm dbt servers of the benchmark's own; the full run starts one, so it pays the start
+    # and its memory counts in the run's tree.
+    servers = work / "warm-dbt"
+    servers.mkdir(mode=0o700, exist_ok=True)
+    os.environ[FOLDER_ENV] = str(servers)
+    stop_servers(servers)
     env = dict(os.environ, NETFLIX_ELT_HOME=str(home), NETFLIX_ELT_SOURCE=str(source), PYTHONPATH=str(REPO))
     summary_path = work / "summary.json"
     wall, peak, code = run_measured([sys.executable, "-m", "netflix_elt.cli", "run", "--json", str(summary_path)], env)
@@ -286,9 +302,17 @@ def main(argv: list[str] | None = None) -> int:
     floor = run_floor(source, manifest, work)
     figures.update(floor_load_s=floor["load"], floor_transform_s=floor["transform"], floor_s=sum(floor.values()))
 
+    # A month arriving while the full run's warm dbt server is still up (within its idle
+    # timeout), then one arriving after it has gone, as the first run after a quiet spell.
     month_rows = max(100, min(50_000, figures["ratings"] // 300))
-    figures["incremental_s"], figures["incremental_tick_s"] = run_incremental(home, source, month_rows)
-    figures["incremental_rows"] = month_rows
+    warm = run_incremental(home, source, month_rows)
+    stop_servers(servers)
+    cold = run_incremental(home, source, month_rows)
+    stop_servers(servers)
+    figures.update(
+        incremental_s=warm["to_marts_s"], incremental_run_s=warm["run_s"], incremental_tick_s=warm["tick_s"],
+        incremental_cold_s=cold["to_marts_s"], incremental_rows=month_rows,
+    )
     figures["sensor_tick_s"], figures["sensor_sweep_s"], figures["sensor_ticks"] = run_sensor_tick(work, args.sensor_objects)
     figures["sensor_objects"] = args.sensor_objects
 
@@ -317,6 +341,9 @@ def print_table(f: dict) -> None:
         ("peak RSS, whole process tree", f"{gib:.2f} GiB", f"<= {TARGETS['peak_gib']} GiB", ok(gib <= TARGETS["peak_gib"])),
         (f"incremental month ({f['incremental_rows']:,} rows)", f"{f['incremental_s']:.1f} s", "", ""),
         ("  share of the full run", f"{share:.1%}", f"<= {TARGETS['incremental_share']:.0%}", ok(share <= TARGETS["incremental_share"])),
+        ("  run's end (dashboard too)", f"{f['incremental_run_s']:.1f} s ({f['incremental_run_s'] / f['e2e_s']:.1%})", "", ""),
+        ("  dbt server cold (idle timeout past)",
+         f"{f['incremental_cold_s']:.1f} s ({f['incremental_cold_s'] / f['e2e_s']:.1%})", "", ""),
         (f"sensor tick, {f['sensor_objects']:,} objects", f"{f['sensor_tick_s']:.2f} s", f"<= {TARGETS['sensor_tick_s']} s",
          ok(f["sensor_tick_s"] <= TARGETS["sensor_tick_s"])),
         ("  full sweep", f"{f['sensor_sweep_s']:.2f} s in {f['sensor_ticks']} ticks", "", ""),

@@ -24,6 +24,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def warm_dbt_servers(tmp_path_factory):
+    """The suite's runs share warm dbt servers of their own (not the user's), stopped at the end
+    so that no server outlives the suite."""
+    from netflix_elt.warm_dbt import FOLDER_ENV, stop_servers
+
+    folder = tmp_path_factory.mktemp("warm-dbt")
+    folder.chmod(0o700)
+    previous = os.environ.get(FOLDER_ENV)
+    os.environ[FOLDER_ENV] = str(folder)
+    yield folder
+    stop_servers(folder)
+    if previous is None:
+        os.environ.pop(FOLDER_ENV, None)
+    else:
+        os.environ[FOLDER_ENV] = previous
+
+
 @pytest.fixture(scope="session")
 def s3_server():
     """moto's threaded S3 API server on 127.0.0.1 (a real HTTP server speaking the S3 API)."""

@@ -17,7 +17,8 @@ import dagster as dg
 import pytest
 
 from netflix_elt.dbt_manifest import dbt_executable
-from netflix_elt.warm_dbt import CLIENT, EXECUTABLE_ENV, SOCKET_ENV, WarmDbtServer
+import netflix_elt.warm_dbt as warm_dbt
+from netflix_elt.warm_dbt import CLIENT, EXECUTABLE_ENV, FOLDER_ENV, SOCKET_ENV, WarmDbtServer, server_key, stop_servers
 
 MACROS = """
 {% macro hello(name) %}{{ log("hello " ~ name ~ " from " ~ env_var("PROBE_WHERE", "nowhere"), info=True) }}{% endmacro %}
@@ -46,8 +47,9 @@ def project(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server():
-    warm = WarmDbtServer(real_executable=dbt_executable(), preload=["dbt.adapters.duckdb"])
+def server(tmp_path_factory):
+    warm = WarmDbtServer(real_executable=dbt_executable(), preload=["dbt.adapters.duckdb"],
+                         folder=tmp_path_factory.mktemp("warm"))
     yield warm
     warm.stop()
 
@@ -82,10 +84,10 @@ def test_a_forked_dbt_has_closed_the_warehouse_file_when_the_client_returns(proj
         assert con.sql("select value from remembered").fetchall() == [(42,)]
 
 
-def test_a_client_arriving_before_the_server_process_has_started_waits_for_it(project):
+def test_a_client_arriving_before_the_server_process_has_started_waits_for_it(project, tmp_path):
     # The socket listens from the moment the server object exists: a run whose first dbt step
     # comes right away (a month's load is ~0.1 s) must not find no socket and start cold.
-    warm = WarmDbtServer(real_executable="/bin/false", preload=["dbt.adapters.duckdb"])
+    warm = WarmDbtServer(real_executable="/bin/false", preload=["dbt.adapters.duckdb"], folder=tmp_path)
     try:
         assert warm.socket_path.is_socket()
         result = dbt(project, "run-operation", "hello", "--args", "{name: early}", env=warm.env())
@@ -131,13 +133,13 @@ def test_without_a_server_the_client_becomes_the_real_dbt(project, tmp_path):
 
 
 @pytest.mark.parametrize("sigint", ["inherited", "ignored"])
-def test_ctrl_c_to_the_client_interrupts_the_forked_dbt(project, sigint):
+def test_ctrl_c_to_the_client_interrupts_the_forked_dbt(project, sigint, tmp_path):
     # "ignored": a server started from a background job of a non-interactive shell (CI) inherits
     # SIGINT ignored; its forks must still stop on the client's Ctrl-C.
     ignore = sigint == "ignored"
     preexec = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore else None
     with _sigint_ignored(ignore):
-        server = WarmDbtServer(real_executable=dbt_executable(), preload=["dbt.adapters.duckdb"])
+        server = WarmDbtServer(real_executable=dbt_executable(), preload=["dbt.adapters.duckdb"], folder=tmp_path)
     client = subprocess.Popen(
         [str(CLIENT), "run-operation", "spin", "--project-dir", str(project), "--profiles-dir", str(project), "--target", "dev"],
         env={**os.environ, **server.env(), EXECUTABLE_ENV: "/bin/false"}, cwd=project,
@@ -163,21 +165,70 @@ def test_ctrl_c_to_the_client_interrupts_the_forked_dbt(project, sigint):
     assert code != 0 and left == []
 
 
-def test_the_server_goes_away_with_the_process_that_started_it(tmp_path):
-    parent = subprocess.run(
-        [sys.executable, "-c", "import os; from netflix_elt.warm_dbt import WarmDbtServer; "
-         "w = WarmDbtServer('dbt'); print(w.process.pid, w.folder, flush=True); os._exit(0)"],
+def test_the_server_outlives_the_process_that_started_it_and_serves_the_next_one(project, tmp_path):
+    first = subprocess.run(
+        [sys.executable, "-c", "import os, sys; from netflix_elt.warm_dbt import WarmDbtServer; "
+         f"w = WarmDbtServer('dbt', ['dbt.adapters.duckdb'], folder=sys.argv[1]); print(w.pid, flush=True); os._exit(0)",
+         str(tmp_path)],
         capture_output=True, text=True, check=True, timeout=60,
     )
-    pid, folder = parent.stdout.split()
+    try:
+        later = WarmDbtServer(real_executable="/bin/false", preload=["dbt.adapters.duckdb"], folder=tmp_path)
+        assert later.process is None and later.pid == int(first.stdout)  # found, not started
+        result = dbt(project, "run-operation", "hello", "--args", "{name: later}", env=later.env())
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "hello later from nowhere" in result.stdout
+    finally:
+        stop_servers(tmp_path)
+    assert not _alive(int(first.stdout))
+
+
+def test_an_idle_server_exits_and_the_next_run_starts_a_new_one(project, tmp_path):
+    idle = WarmDbtServer(real_executable="/bin/false", preload=["dbt.adapters.duckdb"], folder=tmp_path, idle_s=0.5)
     deadline = time.monotonic() + 60
-    while _alive(int(pid)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not _alive(int(pid))
-    assert not Path(folder).exists()  # it removes its socket folder too
+    while _alive(idle.process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(idle.process.pid)
+    assert not idle.socket_path.exists() and not idle.pid_path.exists()  # it cleaned up after itself
+    fresh = WarmDbtServer(real_executable="/bin/false", preload=["dbt.adapters.duckdb"], folder=tmp_path)
+    try:
+        assert fresh.process is not None and fresh.pid != idle.process.pid
+        assert dbt(project, "run-operation", "hello", "--args", "{name: again}", env=fresh.env()).returncode == 0
+    finally:
+        fresh.stop()
 
 
-def test_a_run_forks_its_dbt_steps_from_one_server_and_stops_it_at_the_end(local_settings, monkeypatch):
+def test_a_killed_servers_socket_is_taken_over_by_a_new_server(project, tmp_path):
+    killed = WarmDbtServer(real_executable="/bin/false", preload=["dbt.adapters.duckdb"], folder=tmp_path)
+    killed.process.kill()
+    killed.process.wait()
+    assert killed.socket_path.exists()  # left behind, nobody listening
+    fresh = WarmDbtServer(real_executable="/bin/false", preload=["dbt.adapters.duckdb"], folder=tmp_path)
+    try:
+        assert fresh.process is not None
+        assert dbt(project, "run-operation", "hello", "--args", "{name: again}", env=fresh.env()).returncode == 0
+    finally:
+        fresh.stop()
+
+
+def test_another_dbt_installation_gets_a_server_of_its_own(monkeypatch):
+    installed = server_key(["dbt.adapters.duckdb"])
+    monkeypatch.setattr(warm_dbt, "version", lambda dist: "9.9.9" if dist == "dbt-duckdb" else "1.0")
+    assert server_key(["dbt.adapters.duckdb"]) != installed
+    assert server_key(["dbt.adapters.duckdb"]) != server_key(["dbt.adapters.snowflake"])
+
+
+def test_a_servers_folder_others_can_enter_is_refused(tmp_path, monkeypatch):
+    # Whoever can reach the socket runs dbt as this user.
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    monkeypatch.setenv(FOLDER_ENV, str(shared))
+    with pytest.raises(PermissionError, match="mode 0700"):
+        WarmDbtServer(real_executable="/bin/false")
+
+
+def test_a_run_forks_its_dbt_steps_from_the_shared_server_which_outlives_it(local_settings, monkeypatch, tmp_path):
     from netflix_elt.definitions import build_definitions
 
     started: list[WarmDbtServer] = []
@@ -187,18 +238,25 @@ def test_a_run_forks_its_dbt_steps_from_one_server_and_stops_it_at_the_end(local
             super().__init__(*args, **kwargs)
             started.append(self)
 
+    monkeypatch.setenv(FOLDER_ENV, str(tmp_path / "servers"))
     monkeypatch.setattr("netflix_elt.resources.dbt_cli.WarmDbtServer", Recorded)
     # A cold fallback would run /bin/false and fail the step.
     monkeypatch.setattr("netflix_elt.resources.dbt_cli.dbt_executable", lambda: "/bin/false")
     defs = build_definitions(local_settings)
-    result = dg.materialize(
-        [*defs.assets, *defs.asset_checks], resources=defs.resources, instance=dg.DagsterInstance.ephemeral(),
-        selection=dg.AssetSelection.keys(dg.AssetKey(["staging", "genres"])),
-    )
-    assert result.success
-    assert [e.asset_key for e in result.get_asset_materialization_events()] == [dg.AssetKey(["staging", "genres"])]
-    (server,) = started
-    assert server.process.poll() is not None and not server.folder.exists()
+    try:
+        for _ in range(2):  # the second run finds the first one's server
+            result = dg.materialize(
+                [*defs.assets, *defs.asset_checks], resources=defs.resources, instance=dg.DagsterInstance.ephemeral(),
+                selection=dg.AssetSelection.keys(dg.AssetKey(["staging", "genres"])),
+            )
+            assert result.success
+            assert [e.asset_key for e in result.get_asset_materialization_events()] == [dg.AssetKey(["staging", "genres"])]
+        first, second = started
+        assert first.process is not None and second.process is None and first.pid == second.pid
+        assert _alive(first.pid)
+    finally:
+        stop_servers(tmp_path / "servers")
+    assert not _alive(first.process.pid)
 
 
 def test_with_warm_dbt_off_the_resource_runs_the_real_dbt(local_settings):

@@ -1,4 +1,4 @@
-"""Warm dbt: a run's dbt invocations forked from one process that has already imported dbt.
+"""Warm dbt: dbt invocations forked from one long-lived process that has already imported dbt.
 
 Every dbt invocation is a new process, and on a 2-core machine ~2 s of each one goes to
 importing dbt and its adapter and to the one-time set-up of its first command, before any
@@ -6,66 +6,212 @@ model runs. A full run makes three invocations and a new month of ratings two (s
 netflix_elt/assets/dbt.py), so that start-up was the largest fixed cost left in both.
 
 dagster-dbt is unchanged: it still starts a process per invocation and streams its JSON
-logs. That process is ``netflix_elt/warm_dbt/dbt``, a small stdlib client; when the run has a
-server (``WarmDbtServer``, started by the dbt resource when the run begins, so dbt imports
-while extract and load run), the client has it fork a dbt that takes over the client's
-stdin/stdout/stderr, environment, working directory and arguments. Without a server it
-becomes the real dbt, so correctness never depends on one.
+logs. That process is ``netflix_elt/warm_dbt/dbt``, a small stdlib client; when a server is
+there, the client has it fork a dbt that takes over the client's stdin/stdout/stderr,
+environment, working directory and arguments. Without a server it becomes the real dbt, so
+correctness never depends on one.
 
-The same trick as Ruby's Spring or Android's zygote, kept small: one server per run worker,
-private to its user (a 0700 temporary folder), gone when the run ends or its worker dies.
+The same trick as Ruby's Spring, Android's zygote or Gradle's daemon, kept small: one server
+per user, Python interpreter and dbt installation, shared by every run on the machine. The
+dbt resource of the first run that finds none starts it as the run begins (it imports while
+extract and load run); later runs fork from it at once, which is what a run of one new month
+needs (its load takes 0.1 s, so nothing else would hide the import). It exits after
+``NETFLIX_ELT_WARM_DBT_IDLE_S`` (default 900) seconds without a connection. It holds no
+project, profile or environment of its own, so runs of different projects, warehouses and
+environments share it safely; a new dbt, adapter or Python gets a server of its own (the
+socket name is a hash of their versions), and the old one idles out.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import os
-import shutil
+import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
+import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 CLIENT = Path(__file__).with_name("dbt")
 SOCKET_ENV = "NETFLIX_ELT_WARM_DBT_SOCKET"  # names shared with the client (it imports nothing)
 EXECUTABLE_ENV = "NETFLIX_ELT_DBT_EXECUTABLE"
+FOLDER_ENV = "NETFLIX_ELT_WARM_DBT_DIR"
+IDLE_ENV = "NETFLIX_ELT_WARM_DBT_IDLE_S"
+DEFAULT_IDLE_S = 900.0
+DBT_DISTRIBUTIONS = ("dbt-core", "dbt-adapters", "dbt-common")
+
+
+def lock_path(sock_path: str) -> str:
+    """The lock held while a server is looked for, started, stopped or retires."""
+    return sock_path.removesuffix(".sock") + ".lock"
+
+
+def pid_path(sock_path: str) -> str:
+    return sock_path.removesuffix(".sock") + ".pid"
+
+
+def servers_folder(folder: str | Path | None = None) -> Path:
+    """Where the servers' sockets live: ``folder``, else ``$NETFLIX_ELT_WARM_DBT_DIR``, else a
+    folder of this user's in ``$XDG_RUNTIME_DIR`` or the temporary folder. Whoever can connect
+    to a socket can run dbt as this user, so a folder that is not private (0700, this user's,
+    not a symlink) is refused."""
+    folder = Path(folder or os.environ.get(FOLDER_ENV) or os.path.join(
+        os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir(), f"netflix-elt-warm-dbt-{os.getuid()}"
+    ))
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = os.lstat(folder)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise PermissionError(f"warm dbt: {folder} must be a folder of this user's with mode 0700")
+    return folder
+
+
+def server_key(preload: list[str]) -> str:
+    """What a server's forks run: this interpreter, the dbt packages it would import, the
+    modules it preloads and the server's own code. Any change means another server."""
+    parts = [os.path.realpath(sys.executable), *preload, Path(__file__).with_name("server.py").read_text()]
+    adapters = [f"dbt-{module.rsplit('.', 1)[-1]}" for module in preload if module.startswith("dbt.adapters.")]
+    for dist in (*DBT_DISTRIBUTIONS, *adapters):
+        try:
+            parts.append(f"{dist}=={version(dist)}")
+        except PackageNotFoundError:
+            parts.append(f"{dist} absent")
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
 
 
 class WarmDbtServer:
-    """One server process; ``env()`` holds what a dbt invocation needs to reach it."""
+    """A handle on the warm dbt server for ``preload``: the running one, or one started now.
+    ``env()`` holds what a dbt invocation needs to reach it."""
 
-    def __init__(self, real_executable: str, preload: list[str] | None = None):
+    def __init__(self, real_executable: str, preload: list[str] | None = None,
+                 folder: str | Path | None = None, idle_s: float | None = None):
         self.real_executable = real_executable
-        self.folder = Path(tempfile.mkdtemp(prefix="netflix-elt-dbt-"))  # 0700: this user only
-        self.socket_path = self.folder / "server.sock"
+        self.folder = servers_folder(folder)
+        key = server_key(preload or [])
+        self.socket_path = self.folder / f"{key}.sock"
+        self.pid_path = Path(pid_path(str(self.socket_path)))
+        self.process: subprocess.Popen | None = None  # set when this handle started the server
+        with _locked(lock_path(str(self.socket_path))):  # one starter at a time; a retiring server waits
+            if not _answers(self.socket_path):
+                self.process = self._start(preload or [], _idle_seconds(idle_s), key)
+
+    def _start(self, preload: list[str], idle_s: float, key: str) -> subprocess.Popen:
+        self.socket_path.unlink(missing_ok=True)  # a server that was killed leaves its socket
+        log = os.open(self.folder / f"{key}.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             # Listening before the server process exists: a client never finds no socket.
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
                 listener.bind(str(self.socket_path))
                 listener.listen(64)
-                self.process = subprocess.Popen(
-                    [sys.executable, "-m", "netflix_elt.warm_dbt.server", str(listener.fileno()), str(os.getpid()),
-                     *(preload or [])],
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "netflix_elt.warm_dbt.server", str(listener.fileno()), str(idle_s), *preload],
                     pass_fds=[listener.fileno()],
-                    stdin=subprocess.DEVNULL,
-                    # A terminal's Ctrl-C reaches the run and, through the client, the dbt it
-                    # started; the server is stopped by stop() or by noticing its parent is gone.
+                    # It outlives this run: it holds no terminal, pipe or folder of the run's (a
+                    # caller reading this process's output to its end must not wait for it).
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                    cwd=Path(__file__).parents[2],  # where this netflix_elt package is found
                     start_new_session=True,
                 )
-        except BaseException:
-            shutil.rmtree(self.folder, ignore_errors=True)
-            raise
+        finally:
+            os.close(log)
+        self.pid_path.write_text(f"{process.pid}\n")
+        return process
+
+    @property
+    def pid(self) -> int | None:
+        try:
+            return int(self.pid_path.read_text())
+        except (OSError, ValueError):
+            return None
 
     def env(self) -> dict[str, str]:
         return {SOCKET_ENV: str(self.socket_path), EXECUTABLE_ENV: self.real_executable}
 
     def stop(self) -> None:
-        """Stop the server (a dbt it forked and still running finishes on its own)."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        """Stop the server now (a dbt it forked and still running finishes on its own)."""
+        with _locked(lock_path(str(self.socket_path))):
+            pid = self.pid
+            # Only a server that still listens is signalled: the pid of one that was killed
+            # may belong to another process by now.
+            if pid is not None and _answers(self.socket_path):
+                _terminate(pid, self.process)
+            self.socket_path.unlink(missing_ok=True)
+            self.pid_path.unlink(missing_ok=True)
+
+
+def stop_servers(folder: str | Path | None = None) -> None:
+    """Stop every warm dbt server in ``folder`` (tests and benchmarks start from none)."""
+    folder = servers_folder(folder)
+    for pid_file in folder.glob("*.pid"):
+        handle = object.__new__(WarmDbtServer)
+        handle.folder, handle.process = folder, None
+        handle.socket_path, handle.pid_path = pid_file.with_suffix(".sock"), pid_file
+        handle.stop()
+
+
+def _idle_seconds(idle_s: float | None) -> float:
+    if idle_s is not None:
+        return idle_s
+    try:
+        return float(os.environ.get(IDLE_ENV) or DEFAULT_IDLE_S)
+    except ValueError:
+        raise ValueError(f"{IDLE_ENV} must be a number of seconds, not {os.environ[IDLE_ENV]!r}") from None
+
+
+def _answers(path: Path) -> bool:
+    """Is a server listening? (It sees a connection that sends nothing and ignores it.)"""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:  # no socket file, or nobody listening on it (the server was killed)
+            return False
+    return True
+
+
+@contextlib.contextmanager
+def _locked(path: str):
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _terminate(pid: int, process: subprocess.Popen | None) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    if process is not None:  # our child: reap it
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        return
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _running(pid):
+        time.sleep(0.05)
+    if not _running(pid):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a server started by another handle of this process, which has
+    ended but is not reaped yet, has stopped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): alive as far as we can tell

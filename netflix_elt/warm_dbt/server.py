@@ -1,10 +1,10 @@
 """The warm dbt server: dbt imported once, every invocation forked from it.
 
-    python -m netflix_elt.warm_dbt.server LISTENING_FD PARENT_PID [MODULE ...]
+    python -m netflix_elt.warm_dbt.server LISTENING_FD IDLE_SECONDS [MODULE ...]
 
 A dbt process spends ~2 s of every invocation before it touches a model: importing dbt and
 its adapter (~1.4 s on a 2-core machine) and the imports and one-time set-up of its first
-command. This server pays that once per run: it imports dbt (and MODULEs, e.g. the
+command. This server pays that once for many runs: it imports dbt (and MODULEs, e.g. the
 adapter) and builds the schemas dbt validates its configuration against, then forks one
 child per connection. The child takes the client's stdin, stdout,
 stderr, working directory, environment and arguments, runs ``dbt`` exactly as the console
@@ -16,21 +16,23 @@ it only imports. Each child is a copy of that clean, single-threaded state.
 
 The protocol (over a Unix socket in a private 0700 folder, see netflix_elt/warm_dbt/__init__.py):
 - client -> server: 8-byte big-endian length, with the client's fds 0, 1, 2 attached, then
-  that many bytes of JSON ``{"argv": [...], "cwd": "...", "env": {...}}``;
+  that many bytes of JSON ``{"argv": [...], "cwd": "...", "env": {...}}``; a connection that
+  sends nothing is a starter checking that the server is there;
 - child -> client: ``pid <n>\\n`` once it owns the fds, ``exit <code>\\n`` when dbt returns;
   then the connection closes when the child process has fully exited (after its exit
   handlers, see ``exit_without_teardown``).
 
-The server exits when its parent (the Dagster run worker) is gone or on SIGTERM.
+The server exits after IDLE_SECONDS without a connection (see ``retire``) or on SIGTERM.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import fcntl
 import importlib
 import json
 import os
-import shutil
 import signal
 import socket
 import struct
@@ -38,13 +40,14 @@ import sys
 import traceback
 from typing import NoReturn
 
+from netflix_elt.warm_dbt import lock_path, pid_path  # the package is imported first anyway, by -m
+
 HEADER = struct.Struct(">Q")
-PARENT_POLL_S = 0.5
 
 
 def main(argv: list[str]) -> int:
-    fd, parent_pid, *preload = argv
-    # The parent bound and listens on the socket before starting this process, so a client
+    fd, idle_s, *preload = argv
+    # The starter bound and listens on the socket before starting this process, so a client
     # that connects while dbt is still importing waits in the backlog (never slower than a
     # cold dbt of its own) instead of finding no socket and falling back.
     listener = socket.socket(fileno=int(fd))
@@ -54,12 +57,14 @@ def main(argv: list[str]) -> int:
     warm_up(preload)
     # Children are reaped by the kernel; each reports its exit code to its own client.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-    listener.settimeout(PARENT_POLL_S)
-    while os.getppid() == int(parent_pid):
+    listener.settimeout(float(idle_s))
+    while True:
         try:
             conn, _ = listener.accept()
         except socket.timeout:
-            continue
+            conn = retire(listener, sock_path)
+            if conn is None:
+                return 0
         if os.fork() == 0:
             listener.close()
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # dbt may wait on its own subprocesses
@@ -75,8 +80,34 @@ def main(argv: list[str]) -> int:
                 traceback.print_exc()
             exit_without_teardown(code)
         conn.close()
-    shutil.rmtree(os.path.dirname(sock_path), ignore_errors=True)  # the worker died: nobody else will
-    return 0
+
+
+def retire(listener: socket.socket, sock_path: str) -> socket.socket | None:
+    """Idle for the whole timeout: leave (None), unless a client came in the meantime.
+
+    Under the starters' lock, so no starter takes this server for alive while it goes: the
+    socket file and pid file are removed before the lock is released. A client that connected
+    just before and is still in the backlog is served; one connecting after the socket file is
+    gone finds none and starts its dbt cold.
+    """
+    idle_s = listener.gettimeout()
+    lock = os.open(lock_path(sock_path), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        listener.setblocking(False)
+        try:
+            conn, _ = listener.accept()
+        except BlockingIOError:
+            for path in (sock_path, pid_path(sock_path)):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+            listener.close()
+            return None
+        listener.settimeout(idle_s)
+        conn.setblocking(True)
+        return conn
+    finally:
+        os.close(lock)
 
 
 def warm_up(preload: list[str]) -> None:
@@ -93,8 +124,11 @@ def warm_up(preload: list[str]) -> None:
         cls.json_schema()
 
 
-def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
+def _receive(conn: socket.socket) -> tuple[dict, list[int]] | None:
+    """The client's request, or None for a starter's check (a connection that sent nothing)."""
     data, fds, _flags, _addr = socket.recv_fds(conn, HEADER.size, 3)
+    if not data and not fds:
+        return None
     while len(data) < HEADER.size:
         more = conn.recv(HEADER.size - len(data))
         if not more:
@@ -115,7 +149,10 @@ def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
 def serve_one(conn: socket.socket) -> int:
     """In the forked child: become the client's dbt process and run one invocation."""
     conn.settimeout(None)
-    request, fds = _receive(conn)
+    received = _receive(conn)
+    if received is None:
+        return 0
+    request, fds = received
     for target, fd in zip((0, 1, 2), fds):
         os.dup2(fd, target)
         os.close(fd)
