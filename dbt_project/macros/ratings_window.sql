@@ -35,9 +35,32 @@
 {%- endmacro %}
 
 {#
+    The window with a pruning hint for stg_ratings: the same bounds on its raw epoch column
+    (seconds since 1970-01-01 UTC; start <= rated_at < end holds exactly when
+    ceil(start) <= epoch < ceil(end), computed here) besides the predicate on rated_at. A
+    stored column compared with constants lets the warehouse skip the storage blocks of other
+    months (DuckDB's zone maps, Snowflake's micro-partition pruning); rated_at is computed by
+    the staging view, so on its own every row of raw.ratings is converted and compared
+    (ml-25m, one month: 0.15 s -> 0.002 s per query).
+#}
+{% macro ratings_window_epoch_predicate(epoch_column='rated_at_epoch', column='rated_at') -%}
+    {{ epoch_column }} >= {{ epoch_seconds_ceil(ratings_window_start()) }}
+    and {{ epoch_column }} < {{ epoch_seconds_ceil(ratings_window_end()) }}
+    and {{ ratings_window_predicate(column) }}
+{%- endmacro %}
+
+{# A naive UTC timestamp ('YYYY-MM-DD[ HH:MM:SS[.ffffff]]') as whole epoch seconds, rounded up. #}
+{% macro epoch_seconds_ceil(naive_utc) -%}
+    {%- set datetime = modules.datetime.datetime -%}
+    {%- set since_epoch = datetime.fromisoformat(naive_utc | string) - datetime(1970, 1, 1) -%}
+    {{- since_epoch.total_seconds() | round(0, 'ceil') | int -}}
+{%- endmacro %}
+
+{#
     Generic tests' `where` config is rendered while the project is parsed, so it cannot hold
     the window itself: a re-used parse would test an old window. Tests scoped to the window
-    say `where: ratings_window` (or `ratings_window_years` on the yearly rollups), and this
+    say `where: ratings_window` (`ratings_window_epoch` on stg_ratings, `ratings_window_years`
+    on the yearly rollups), and this
     override of dbt's own hook (a root-project macro of the same name wins) puts the predicate
     in when the test is compiled. Any other `where` works as in dbt.
 #}
@@ -45,6 +68,8 @@
     {%- set where = config.get('where', '') -%}
     {%- if where == 'ratings_window' -%}
         {%- set where = ratings_window_predicate() -%}
+    {%- elif where == 'ratings_window_epoch' -%}
+        {%- set where = ratings_window_epoch_predicate() -%}
     {%- elif where == 'ratings_window_years' -%}
         {%- set where = ratings_window_years_predicate() -%}
     {%- endif -%}

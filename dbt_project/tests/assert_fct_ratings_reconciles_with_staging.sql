@@ -26,7 +26,7 @@ stg as (
         count(*) as row_count,
         sum(hash(user_id, movie_id, rating, rated_at)) as fingerprint
     from {{ ref('stg_ratings') }}
-    where {{ ratings_window_predicate() }}
+    where {{ ratings_window_epoch_predicate() }}
     group by 1
 )
 

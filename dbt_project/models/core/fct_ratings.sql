@@ -29,7 +29,7 @@ ratings as (
 
     select * from {{ ref('stg_ratings') }}
     {% if is_incremental() %}
-    where {{ ratings_window_predicate() }}
+    where {{ ratings_window_epoch_predicate() }}  {# the window's rows of raw.ratings only #}
     {% endif %}
 
 ),
