@@ -11,14 +11,9 @@ from pathlib import Path
 from dagster_dbt import DbtProject
 
 from netflix_elt.settings import DBT_PROJECT_DIR
+from netflix_elt.warm_dbt import dbt_executable  # noqa: F401 - imported from here by the rest
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target="local")
-
-
-def dbt_executable() -> str:
-    """The dbt installed next to this interpreter, so a venv works without being activated."""
-    beside = Path(sys.executable).with_name("dbt")
-    return str(beside) if beside.exists() else "dbt"
 
 
 def _dbt_on_path() -> None:

@@ -294,3 +294,24 @@ def _alive(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     return state != "Z"
+
+
+def test_netflix_elt_run_starts_the_server_before_it_imports_dagster(tmp_path):
+    # So that dbt imports on the other core while the CLI imports Dagster and dagster-dbt.
+    code = (
+        "import sys; from netflix_elt import cli; from netflix_elt.settings import Settings; "
+        "cli._start_warm_dbt(Settings(home=sys.argv[1])); "
+        "print(sorted(m for m in ('dagster', 'dagster_dbt', 'dbt') if m in sys.modules))"
+    )
+    folder = tmp_path / "servers"
+    folder.mkdir(mode=0o700)
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "home")], capture_output=True, text=True,
+                            timeout=60, env={**os.environ, FOLDER_ENV: str(folder)})
+    try:
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "[]"
+        (socket_path,) = folder.glob("*.sock")
+        found = WarmDbtServer(real_executable="/bin/false", preload=["dbt.adapters.duckdb"], folder=folder)
+        assert found.process is None and found.socket_path == socket_path  # the run's resource finds it
+    finally:
+        stop_servers(folder)

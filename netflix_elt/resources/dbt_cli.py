@@ -38,14 +38,12 @@ from pathlib import Path
 from typing import Mapping
 
 import dagster as dg
-import yaml
 from dagster_dbt import DbtCliResource
 from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
 from packaging import version
 from pydantic import Field, PrivateAttr
 
-from netflix_elt.dbt_manifest import dbt_executable
-from netflix_elt.warm_dbt import CLIENT, EXECUTABLE_ENV, WarmDbtServer
+from netflix_elt.warm_dbt import CLIENT, EXECUTABLE_ENV, WarmDbtServer, adapter_modules, dbt_executable
 
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 
@@ -78,16 +76,7 @@ class LeanDbtCliResource(DbtCliResource):
             return super().cli(args, **kwargs)
 
     def _adapter_modules(self) -> list[str]:
-        """The dbt adapter of this resource's target (e.g. dbt.adapters.duckdb), for the warm
-        server to import up front; [] if the profile cannot be read (dbt will say why)."""
-        try:
-            project = yaml.safe_load((Path(self.project_dir) / "dbt_project.yml").read_text())
-            profiles = yaml.safe_load((Path(self.profiles_dir or self.project_dir) / "profiles.yml").read_text())
-            profile = profiles[self.profile or project["profile"]]
-            adapter = profile["outputs"][self.target or profile["target"]]["type"]
-        except (OSError, KeyError, TypeError, yaml.YAMLError):
-            return []
-        return [f"dbt.adapters.{adapter}"]
+        return adapter_modules(Path(self.project_dir), Path(self.profiles_dir or self.project_dir), self.profile, self.target)
 
 
 def lean_dbt_resource(project_dir: Path, target: str, warm_start: bool = True) -> LeanDbtCliResource:

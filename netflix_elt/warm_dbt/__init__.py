@@ -47,6 +47,27 @@ DEFAULT_IDLE_S = 900.0
 DBT_DISTRIBUTIONS = ("dbt-core", "dbt-adapters", "dbt-common")
 
 
+def dbt_executable() -> str:
+    """The dbt installed next to this interpreter, so a venv works without being activated."""
+    beside = Path(sys.executable).with_name("dbt")
+    return str(beside) if beside.exists() else "dbt"
+
+
+def adapter_modules(project_dir: Path, profiles_dir: Path, profile: str | None = None, target: str | None = None) -> list[str]:
+    """The dbt adapter a target uses (e.g. ``dbt.adapters.duckdb``), for a server to import up
+    front; [] if the profile cannot be read (dbt will say why when it runs)."""
+    import yaml
+
+    try:
+        project = yaml.safe_load((Path(project_dir) / "dbt_project.yml").read_text())
+        profiles = yaml.safe_load((Path(profiles_dir) / "profiles.yml").read_text())
+        chosen = profiles[profile or project["profile"]]
+        adapter = chosen["outputs"][target or chosen["target"]]["type"]
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        return []
+    return [f"dbt.adapters.{adapter}"]
+
+
 def lock_path(sock_path: str) -> str:
     """The lock held while a server is looked for, started, stopped or retires."""
     return sock_path.removesuffix(".sock") + ".lock"
