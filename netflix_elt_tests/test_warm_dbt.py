@@ -180,7 +180,7 @@ def test_the_server_outlives_the_process_that_started_it_and_serves_the_next_one
         assert "hello later from nowhere" in result.stdout
     finally:
         stop_servers(tmp_path)
-    assert not _alive(int(first.stdout))
+    assert not _alive(int(first.stdout))  # stop_servers returns once it is gone
 
 
 def test_an_idle_server_exits_and_the_next_run_starts_a_new_one(project, tmp_path):

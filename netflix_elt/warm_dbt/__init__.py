@@ -205,24 +205,23 @@ def _locked(path: str):
 
 
 def _terminate(pid: int, process: subprocess.Popen | None) -> None:
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    if process is not None:  # our child: reap it
+    """SIGTERM, and SIGKILL if the server is still there after 5 s; returns once it is gone."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        return
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and _running(pid):
-        time.sleep(0.05)
-    if not _running(pid):
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        if process is not None:  # our child: reap it
+            try:
+                process.wait(timeout=5)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and _running(pid):
+            time.sleep(0.05)
+        if not _running(pid):
+            return
 
 
 def _running(pid: int) -> bool:

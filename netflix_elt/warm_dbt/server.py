@@ -47,6 +47,7 @@ HEADER = struct.Struct(">Q")
 
 def main(argv: list[str]) -> int:
     fd, idle_s, *preload = argv
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # stop() ends it, whatever its starter ignored
     # The starter bound and listens on the socket before starting this process, so a client
     # that connects while dbt is still importing waits in the backlog (never slower than a
     # cold dbt of its own) instead of finding no socket and falling back.
