@@ -234,6 +234,7 @@ def run_sensor_tick(work: Path, n_objects: int) -> tuple[float, float, int]:
     from netflix_elt.sensors import SensorCursor, build_new_objects_sensor
 
     root = work / "sensor-store"
+    shutil.rmtree(root, ignore_errors=True)  # exactly n objects, whatever an earlier benchmark left
     base = root / "netflix-elt" / "raw" / "ratings"
     per_month = max(1, n_objects // 300)
     made = 0

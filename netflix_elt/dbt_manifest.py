@@ -11,7 +11,7 @@ from pathlib import Path
 from dagster_dbt import DbtProject
 
 from netflix_elt.settings import DBT_PROJECT_DIR
-from netflix_elt.warm_dbt import dbt_executable  # noqa: F401 - imported from here by the rest
+from netflix_elt.warm_dbt import dbt_executable
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target="local")
 

@@ -168,7 +168,7 @@ def test_ctrl_c_to_the_client_interrupts_the_forked_dbt(project, sigint, tmp_pat
 def test_the_server_outlives_the_process_that_started_it_and_serves_the_next_one(project, tmp_path):
     first = subprocess.run(
         [sys.executable, "-c", "import os, sys; from netflix_elt.warm_dbt import WarmDbtServer; "
-         f"w = WarmDbtServer('dbt', ['dbt.adapters.duckdb'], folder=sys.argv[1]); print(w.pid, flush=True); os._exit(0)",
+         "w = WarmDbtServer('dbt', ['dbt.adapters.duckdb'], folder=sys.argv[1]); print(w.pid, flush=True); os._exit(0)",
          str(tmp_path)],
         capture_output=True, text=True, check=True, timeout=60,
     )

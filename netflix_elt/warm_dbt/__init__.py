@@ -117,7 +117,7 @@ class WarmDbtServer:
         self.socket_path = self.folder / f"{key}.sock"
         self.pid_path = Path(pid_path(str(self.socket_path)))
         self.process: subprocess.Popen | None = None  # set when this handle started the server
-        with _locked(lock_path(str(self.socket_path))):  # one starter at a time; a retiring server waits
+        with locked(lock_path(str(self.socket_path))):  # one starter at a time; a retiring server waits
             if not _answers(self.socket_path):
                 self.process = self._start(preload or [], _idle_seconds(idle_s), key)
 
@@ -145,34 +145,39 @@ class WarmDbtServer:
 
     @property
     def pid(self) -> int | None:
-        try:
-            return int(self.pid_path.read_text())
-        except (OSError, ValueError):
-            return None
+        return _read_pid(self.pid_path)
 
     def env(self) -> dict[str, str]:
         return {SOCKET_ENV: str(self.socket_path), EXECUTABLE_ENV: self.real_executable}
 
     def stop(self) -> None:
         """Stop the server now (a dbt it forked and still running finishes on its own)."""
-        with _locked(lock_path(str(self.socket_path))):
-            pid = self.pid
-            # Only a server that still listens is signalled: the pid of one that was killed
-            # may belong to another process by now.
-            if pid is not None and _answers(self.socket_path):
-                _terminate(pid, self.process)
-            self.socket_path.unlink(missing_ok=True)
-            self.pid_path.unlink(missing_ok=True)
+        _stop(self.socket_path, self.process)
 
 
 def stop_servers(folder: str | Path | None = None) -> None:
     """Stop every warm dbt server in ``folder`` (tests and benchmarks start from none)."""
-    folder = servers_folder(folder)
-    for pid_file in folder.glob("*.pid"):
-        handle = object.__new__(WarmDbtServer)
-        handle.folder, handle.process = folder, None
-        handle.socket_path, handle.pid_path = pid_file.with_suffix(".sock"), pid_file
-        handle.stop()
+    for pid_file in servers_folder(folder).glob("*.pid"):
+        _stop(pid_file.with_suffix(".sock"))
+
+
+def _stop(socket_path: Path, process: subprocess.Popen | None = None) -> None:
+    with locked(lock_path(str(socket_path))):
+        pid_file = Path(pid_path(str(socket_path)))
+        pid = _read_pid(pid_file)
+        # Only a server that still listens is signalled: the pid of one that was killed
+        # may belong to another process by now.
+        if pid is not None and _answers(socket_path):
+            _terminate(pid, process)
+        socket_path.unlink(missing_ok=True)
+        pid_file.unlink(missing_ok=True)
+
+
+def _read_pid(pid_file: Path) -> int | None:
+    try:
+        return int(pid_file.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _idle_seconds(idle_s: float | None) -> float:
@@ -195,7 +200,8 @@ def _answers(path: Path) -> bool:
 
 
 @contextlib.contextmanager
-def _locked(path: str):
+def locked(path: str):
+    """Hold the exclusive lock at ``path`` (see ``lock_path``) for the ``with`` block."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import fcntl
 import importlib
 import json
 import os
@@ -40,7 +39,7 @@ import sys
 import traceback
 from typing import NoReturn
 
-from netflix_elt.warm_dbt import lock_path, pid_path  # the package is imported first anyway, by -m
+from netflix_elt.warm_dbt import lock_path, locked, pid_path  # the package is imported first anyway, by -m
 
 HEADER = struct.Struct(">Q")
 
@@ -92,9 +91,7 @@ def retire(listener: socket.socket, sock_path: str) -> socket.socket | None:
     gone finds none and starts its dbt cold.
     """
     idle_s = listener.gettimeout()
-    lock = os.open(lock_path(sock_path), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(lock_path(sock_path)):
         listener.setblocking(False)
         try:
             conn, _ = listener.accept()
@@ -107,8 +104,6 @@ def retire(listener: socket.socket, sock_path: str) -> socket.socket | None:
         listener.settimeout(idle_s)
         conn.setblocking(True)
         return conn
-    finally:
-        os.close(lock)
 
 
 def warm_up(preload: list[str]) -> None:
