@@ -155,10 +155,12 @@ def test_the_dbt_unit_tests_pass_here_since_pipeline_runs_leave_them_out(built, 
     unit_tests = [uid for uid in json.loads((target / "manifest.json").read_text())["unit_tests"]]
     assert len(unit_tests) >= 5
     assert {r["unique_id"]: r["status"] for r in results} == {uid: "pass" for uid in unit_tests}
-    # ... and the pipeline's own dbt invocations (target folders named <step>-<run id>-...) left them out
-    folders = (DBT_PROJECT_DIR / "target").glob(f"dbt_*-{summary['run_id'][:7]}-*/run_results.json")
-    invocations = [json.loads(p.read_text()) for p in folders]
-    assert len(invocations) == 3 and not any(r["unique_id"].startswith("unit_test.") for inv in invocations for r in inv["results"])
+    # ... and the pipeline's own dbt invocations (target folders named <step>-<run id>-...) left them out:
+    # no node their logs name (each node's start and result) is a unit test.
+    logs = list((DBT_PROJECT_DIR / "target").glob(f"dbt_*-{summary['run_id'][:7]}-*/dbt.log"))
+    nodes = {json.loads(line)["data"].get("node_info", {}).get("unique_id") for p in logs for line in p.read_text().splitlines()}
+    assert len(logs) == 3 and any(str(n).startswith("model.") for n in nodes)
+    assert not any(str(n).startswith("unit_test.") for n in nodes)
 
 
 def test_on_duckdb_the_partitioned_step_runs_its_heavy_models_one_at_a_time(built):

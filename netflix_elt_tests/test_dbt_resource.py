@@ -1,5 +1,6 @@
 """The trimmed dbt resource: what it skips still exists upstream, and parses are handed on."""
 
+import json
 from pathlib import Path
 
 from dagster_dbt import DbtCliResource
@@ -16,13 +17,37 @@ def test_the_dagster_dbt_hooks_the_resource_overrides_still_exist():
 
 
 def _ls(dbt: LeanDbtCliResource, env: dict, monkeypatch) -> str:
+    """dbt.log of a `dbt ls`, with dbt's debug events (the resource logs at info by default)."""
+    return _invoke(dbt, ["ls", "--select", "fct_ratings"], {"DBT_LOG_LEVEL_FILE": "debug", **env}, monkeypatch)[1]
+
+
+def _invoke(dbt: LeanDbtCliResource, args: list[str], env: dict, monkeypatch) -> tuple[Path, str]:
     with monkeypatch.context() as m:
         for name, value in env.items():
             m.setenv(name, value)
-        invocation = dbt.cli(["ls", "--select", "fct_ratings"])
+        invocation = dbt.cli(args)
         invocation.wait()
     keep_partial_parse(invocation, DBT_PROJECT_DIR)
-    return (Path(invocation.target_path) / "dbt.log").read_text()
+    return Path(invocation.target_path), (Path(invocation.target_path) / "dbt.log").read_text()
+
+
+def test_invocations_write_no_json_artifacts_and_an_info_log_unless_the_environment_asks(local_settings, monkeypatch):
+    dbt = LeanDbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR), target="local",
+                             dbt_executable=dbt_executable())
+    env = {"NETFLIX_ELT_HOME": str(local_settings.home), "NETFLIX_ELT_DUCKDB_MEMORY_LIMIT": "1GB"}
+    # `dbt compile` of one model writes every artifact dbt writes: manifest, graph, results.
+    local_settings.home.mkdir(parents=True, exist_ok=True)  # for its (empty) warehouse
+    args = ["compile", "--select", "stg_movies"]
+    lean, lean_log = _invoke(dbt, args, env, monkeypatch)
+    full, full_log = _invoke(dbt, args, {**env, "DBT_WRITE_JSON": "true", "DBT_LOG_LEVEL_FILE": "debug"}, monkeypatch)
+    artifacts = {"manifest.json", "run_results.json", "graph.gpickle"}
+    assert artifacts <= {p.name for p in full.iterdir()}
+    assert not artifacts & {p.name for p in lean.iterdir()}
+    assert (lean / "partial_parse.msgpack").exists()  # the next invocation still starts from this parse
+    assert (lean / "compiled").is_dir()  # and the SQL dbt ran is still there to read
+    levels = lambda log: {json.loads(line)["info"]["level"] for line in log.splitlines()}  # noqa: E731
+    assert levels(lean_log) == {"info"} and "debug" in levels(full_log)
+    assert "Compiled node 'stg_movies' is:" in lean_log  # what the console shows stays in the log
 
 
 def test_a_new_ratings_window_does_not_make_the_next_invocation_parse_the_project_again(local_settings, monkeypatch):

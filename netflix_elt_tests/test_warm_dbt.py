@@ -97,24 +97,68 @@ def test_a_client_arriving_before_the_server_process_has_started_waits_for_it(pr
     assert "hello early from nowhere" in result.stdout
 
 
-def test_after_the_warm_up_a_dbt_command_builds_no_configuration_schema(project):
-    # Run in a fresh interpreter, as the server does: dbt may not build a JSON schema of its own.
+def test_after_the_servers_preparation_a_dbt_command_builds_no_schema_manifest_codec_or_macro_template(project, tmp_path):
+    # A saved parse of the probe project, as a cold dbt leaves it in its target folder.
+    target = tmp_path / "target"
+    parse = subprocess.run([dbt_executable(), "parse", "--project-dir", str(project), "--profiles-dir", str(project),
+                            "--target", "dev", "--target-path", str(target)], cwd=project, capture_output=True, text=True,
+                           timeout=300, env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"})
+    assert parse.returncode == 0, parse.stdout + parse.stderr
+    # Then, in a fresh interpreter prepared as the server prepares itself, one dbt command that
+    # reads and writes that saved parse and runs a macro, recording what it builds on its own.
     code = f"""
-import sys
-import dbt.adapters.duckdb
-import dbt_common.dataclass_schema as schema
+import gc, sys
 from netflix_elt.warm_dbt import server
-server.warm_up(["dbt.adapters.duckdb"])
+server.prepare(["dbt.adapters.duckdb"], {str(target / "partial_parse.msgpack")!r})
+frozen = gc.get_freeze_count()
+import dbt_common.dataclass_schema as schema
+from dbt_common.clients.jinja import TemplateCache
+from mashumaro.core.meta.code.builder import CodeBuilder
+built = []
 def refuse(cls, *args, **kwargs):
-    raise AssertionError(f"built the JSON schema of {{cls.__name__}}")
+    built.append(f"the JSON schema of {{cls.__name__}}")
+    raise AssertionError(built[-1])
 schema.build_json_schema = refuse
-sys.exit(server.run_dbt(["run-operation", "hello", "--args", "{{name: schema}}",
-                         "--project-dir", {str(project)!r}, "--profiles-dir", {str(project)!r}, "--target", "dev"]))
+for method in ("add_unpack_method", "add_pack_method"):
+    def compiling(self, *args, _method=getattr(CodeBuilder, method), **kwargs):
+        if self.cls.__name__ == "Manifest":  # reading or writing the saved parse
+            built.append(f"mashumaro's {{_method.__name__}} of {{self.cls.__name__}}")
+        return _method(self, *args, **kwargs)
+    setattr(CodeBuilder, method, compiling)
+cached = TemplateCache.get_node_template
+def template(self, node):
+    if node.macro_sql not in self.file_cache:
+        built.append(f"the template of {{node.unique_id}}")
+    return cached(self, node)
+TemplateCache.get_node_template = template
+code = server.run_dbt(["run-operation", "hello", "--args", "{{name: schema}}", "--project-dir", {str(project)!r},
+                       "--profiles-dir", {str(project)!r}, "--target", "dev", "--target-path", {str(target)!r}])
+print("frozen", frozen, "built", built)
+sys.exit(code)
 """
     result = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "hello schema from nowhere" in result.stdout
+    assert "Unable to do partial parsing" not in result.stdout  # it did read the saved parse
+    frozen = int(result.stdout.split("frozen ")[1].split()[0])
+    assert frozen > 50_000, result.stdout  # dbt's modules and all: out of the garbage collector's way
+    assert "built []" in result.stdout, result.stdout
+
+
+def test_a_saved_parse_that_cannot_be_read_is_logged_and_the_server_still_serves(project, tmp_path):
+    garbage = tmp_path / "partial_parse.msgpack"
+    garbage.write_bytes(b"not a saved parse")
+    warm = WarmDbtServer(real_executable="/bin/false", preload=["dbt.adapters.duckdb"], folder=tmp_path / "servers",
+                         saved_parse=garbage)
+    try:
+        result = dbt(project, "run-operation", "hello", "--args", "{name: anyway}", env=warm.env())
+    finally:
+        warm.stop()
+    assert result.returncode == 0, result.stdout + result.stderr  # /bin/false: it was the server's fork
+    assert "hello anyway from nowhere" in result.stdout
+    log = (tmp_path / "servers" / f"{warm.socket_path.stem}.log").read_text()
+    assert f"saved parse {garbage} not used for the warm-up" in log
 
 
 def test_a_failing_dbt_command_gives_the_same_exit_code_and_message_warm_or_cold(project, server):

@@ -20,6 +20,21 @@ resources/factory.py) each run finds the machine's warm dbt server as it begins,
 dbt and its adapter (~2 s less per invocation, measured the same way). The server outlives the
 run and exits when it has been idle for a while.
 
+Two dbt outputs nothing here reads are trimmed by default (each stays a setting: an
+environment variable of the same name wins):
+
+- ``DBT_WRITE_JSON=false``: no ``manifest.json`` (written twice per ``build``, 1.2 MB),
+  ``run_results.json`` or ``graph.gpickle`` per invocation. dagster-dbt turns dbt's structured
+  stdout into events, so each node's status, timing and failure is in Dagster's event log;
+  the project's own ``target/manifest.json`` (from ``netflix-elt prepare``) is untouched.
+- ``DBT_LOG_LEVEL_FILE=info``: each invocation's ``dbt.log`` keeps what the console shows
+  (every node started and finished, errors, the thread count), not dbt's debug events (every
+  SQL statement and connection, ~1,000 JSON lines per month step). The SQL dbt ran is still
+  in the invocation's ``run/`` folder.
+
+Together: a new month's two steps ~0.6 s sooner (4.65 s -> 4.0 s from the tick to fresh
+marts, ml-25m, three runs each).
+
 Also: every invocation hands its fresh ``partial_parse.msgpack`` back to the project's
 ``target/`` (dagster-dbt copies it from there into each invocation's target folder), so only
 the first invocation after a change of project, profile or environment parses the whole
@@ -43,9 +58,12 @@ from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
 from packaging import version
 from pydantic import Field, PrivateAttr
 
-from netflix_elt.warm_dbt import CLIENT, EXECUTABLE_ENV, WarmDbtServer, adapter_modules, dbt_executable
+from netflix_elt.warm_dbt import (
+    CLIENT, EXECUTABLE_ENV, PARTIAL_PARSE_FILE, WarmDbtServer, adapter_modules, dbt_executable,
+)
 
-PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+# dbt settings for every invocation unless the environment sets them (see the module's docstring)
+DBT_DEFAULTS = {"DBT_WRITE_JSON": "false", "DBT_LOG_LEVEL_FILE": "info"}
 
 
 class LeanDbtCliResource(DbtCliResource):
@@ -67,12 +85,14 @@ class LeanDbtCliResource(DbtCliResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         super().setup_for_execution(context)
         if self.warm_start:  # at the start of the run: a new server imports while extract and load run
-            self._warm = WarmDbtServer(real_executable=dbt_executable(), preload=self._adapter_modules())
+            self._warm = WarmDbtServer(real_executable=dbt_executable(), preload=self._adapter_modules(),
+                                       saved_parse=Path(self.project_dir) / "target" / PARTIAL_PARSE_FILE)
 
     def cli(self, args, **kwargs) -> DbtCliInvocation:
         # dagster-dbt hands the dbt process this process's environment as it starts it.
         env = self._warm.env() if self._warm is not None else {EXECUTABLE_ENV: dbt_executable()}
-        with environment(env):
+        defaults = {name: value for name, value in DBT_DEFAULTS.items() if name not in os.environ}
+        with environment({**defaults, **env}):
             return super().cli(args, **kwargs)
 
     def _adapter_modules(self) -> list[str]:

@@ -45,6 +45,7 @@ FOLDER_ENV = "NETFLIX_ELT_WARM_DBT_DIR"
 IDLE_ENV = "NETFLIX_ELT_WARM_DBT_IDLE_S"
 DEFAULT_IDLE_S = 900.0
 DBT_DISTRIBUTIONS = ("dbt-core", "dbt-adapters", "dbt-common")
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"  # dbt's saved parse, in a target folder
 
 
 def dbt_executable() -> str:
@@ -106,11 +107,12 @@ def server_key(preload: list[str]) -> str:
 
 
 class WarmDbtServer:
-    """A handle on the warm dbt server for ``preload``: the running one, or one started now.
-    ``env()`` holds what a dbt invocation needs to reach it."""
+    """A handle on the warm dbt server for ``preload``: the running one, or one started now
+    (warmed up with ``saved_parse``, a project's ``target/partial_parse.msgpack``, see
+    server.warm_up). ``env()`` holds what a dbt invocation needs to reach it."""
 
     def __init__(self, real_executable: str, preload: list[str] | None = None,
-                 folder: str | Path | None = None, idle_s: float | None = None):
+                 folder: str | Path | None = None, idle_s: float | None = None, saved_parse: Path | None = None):
         self.real_executable = real_executable
         self.folder = servers_folder(folder)
         key = server_key(preload or [])
@@ -119,9 +121,9 @@ class WarmDbtServer:
         self.process: subprocess.Popen | None = None  # set when this handle started the server
         with locked(lock_path(str(self.socket_path))):  # one starter at a time; a retiring server waits
             if not _answers(self.socket_path):
-                self.process = self._start(preload or [], _idle_seconds(idle_s), key)
+                self.process = self._start(preload or [], _idle_seconds(idle_s), key, saved_parse)
 
-    def _start(self, preload: list[str], idle_s: float, key: str) -> subprocess.Popen:
+    def _start(self, preload: list[str], idle_s: float, key: str, saved_parse: Path | None) -> subprocess.Popen:
         self.socket_path.unlink(missing_ok=True)  # a server that was killed leaves its socket
         log = os.open(self.folder / f"{key}.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
@@ -130,7 +132,8 @@ class WarmDbtServer:
                 listener.bind(str(self.socket_path))
                 listener.listen(64)
                 process = subprocess.Popen(
-                    [sys.executable, "-m", "netflix_elt.warm_dbt.server", str(listener.fileno()), str(idle_s), *preload],
+                    [sys.executable, "-m", "netflix_elt.warm_dbt.server", str(listener.fileno()), str(idle_s),
+                     str(saved_parse or "-"), *preload],
                     pass_fds=[listener.fileno()],
                     # It outlives this run: it holds no terminal, pipe or folder of the run's (a
                     # caller reading this process's output to its end must not wait for it).
