@@ -17,11 +17,13 @@ def test_the_benchmark_runs_at_a_small_scale_and_prints_every_figure(tmp_path):
         capture_output=True, text=True, timeout=1800,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    for label in ("end-to-end / floor", "peak RSS", "incremental month", "dbt server cold", "sensor tick, 2,000 objects"):
+    for label in ("end-to-end / floor", "peak RSS", "at the peak", "incremental month", "dbt server cold", "sensor tick, 2,000 objects"):
         assert label in proc.stdout
     figures = json.loads(out.read_text())
     assert figures["ratings"] == 75_000 and figures["rounds"] == 2 and len(figures["each_round"]) == 2
     assert figures["peak_bytes"] == max(r["peak_bytes"] for r in figures["each_round"])
+    parts = figures["peak_parts"]  # the peak by process: the run's own, the warm dbt server (its child)
+    assert sum(parts.values()) == figures["peak_bytes"] and parts["run"] > 0 and parts["warm dbt server"] > 0
     assert 0 < figures["floor_s"] and 0 < figures["e2e_s"] and figures["sensor_ticks"] >= 1
     assert 0 < figures["incremental_s"] < figures["incremental_run_s"]  # the marts are fresh before the run ends
     assert not list((tmp_path / "work" / "warm-dbt").glob("*.sock"))  # it leaves no dbt server behind
