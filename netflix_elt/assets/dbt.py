@@ -15,7 +15,7 @@ does, and cut so that the graph between them has no cycle (upstream -> fact -> m
   once after a load or backfill of any number of months, from tables a fraction of the size
   of fct_ratings).
 
-Every dbt invocation costs start-up time (~1 s forked from the warm dbt server,
+Every dbt invocation costs start-up time (~0.4 s forked from the warm dbt server,
 netflix_elt/warm_dbt; ~3 s cold), so a full run makes three and a new month of ratings two;
 see netflix_elt/resources/dbt_cli.py for what else is trimmed per invocation.
 
