@@ -18,7 +18,8 @@ extract and load run); later runs fork from it at once, which is what a run of o
 needs (its load takes 0.1 s, so nothing else would hide the import). It exits after
 ``NETFLIX_ELT_WARM_DBT_IDLE_S`` (default 900) seconds without a connection. It holds no
 project, profile or environment of its own, so runs of different projects, warehouses and
-environments share it safely; a new dbt, adapter or Python gets a server of its own (the
+environments share it safely (the saved parse of the project whose run started it is read
+once, to compile code and macro templates that dbt caches by their source text); a new dbt, adapter or Python gets a server of its own (the
 socket name is a hash of their versions), and the old one idles out.
 """
 

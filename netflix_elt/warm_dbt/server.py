@@ -7,13 +7,14 @@ its adapter (~1.4 s on a 2-core machine) and the imports and one-time set-up of 
 command. This server pays that once for many runs: it imports dbt (and MODULEs, e.g. the
 adapter), builds the schemas dbt validates its configuration against, and reads a saved
 parse (SAVED_PARSE, a ``partial_parse.msgpack``; ``-`` for none) to build what reading one
-and running its macros builds; then it forks one child per connection. The child takes the client's stdin, stdout,
-stderr, working directory, environment and arguments, runs ``dbt`` exactly as the console
-script would, and runs the interpreter's exit handlers before it exits (dbt-duckdb's one
-closes the warehouse file before the client sees the end of the connection).
+and running its macros builds; then it forks one child per connection. The child takes the
+client's stdin, stdout, stderr, working directory, environment and arguments, runs ``dbt``
+exactly as the console script would, and runs the interpreter's exit handlers before it
+exits (dbt-duckdb's one closes the warehouse file before the client sees the end of the
+connection).
 
 Fork safety: the server never opens a connection, starts a thread or reads the warehouse;
-it only imports. Each child is a copy of that clean, single-threaded state.
+it only imports and reads one file. Each child is a copy of that clean, single-threaded state.
 
 The protocol (over a Unix socket in a private 0700 folder, see netflix_elt/warm_dbt/__init__.py):
 - client -> server: 8-byte big-endian length, with the client's fds 0, 1, 2 attached, then
@@ -142,7 +143,7 @@ def warm_up(preload: list[str], saved_parse: str | None = None) -> None:
         load_saved_parse(saved_parse)
 
 
-def load_saved_parse(saved_parse: str) -> bool:
+def load_saved_parse(saved_parse: str) -> None:
     """Read and write a saved parse (``partial_parse.msgpack``) as dbt does, compile its
     macros' Jinja templates, and drop the result. What stays is what dbt would otherwise
     build in every invocation, the first time it needs it (~0.25 s each on a 2-core machine):
@@ -152,25 +153,24 @@ def load_saved_parse(saved_parse: str) -> bool:
       keyed by each macro's source text: a macro changed since is compiled afresh).
 
     Any project's parse will do: the classes are dbt's, and most macros are dbt's and the
-    adapter's. False, with the reason in the server's log, if the parse could not be read
-    (none yet, another dbt version); each invocation then builds these itself, as it would
-    without a server.
+    adapter's. A parse that cannot be read (none yet, another dbt version) is skipped with the
+    reason in the server's log; each invocation then builds these itself, as it would without
+    a server.
     """
-    from dbt.contracts.graph.manifest import Manifest
-    from dbt.parser.manifest import extended_mashumaro_encoder, extended_mashumuro_decoder  # sic: dbt's spelling
-    from dbt_common.clients.jinja import template_cache
+    try:  # dbt's own reader and writer, and its template cache: a dbt that renamed them is skipped
+        from dbt.contracts.graph.manifest import Manifest
+        from dbt.parser.manifest import extended_mashumaro_encoder, extended_mashumuro_decoder  # sic: dbt's spelling
+        from dbt_common.clients.jinja import template_cache
 
-    try:
         with open(saved_parse, "rb") as saved:
             manifest = Manifest.from_msgpack(saved.read(), decoder=extended_mashumuro_decoder)
         manifest.to_msgpack(extended_mashumaro_encoder)
     except Exception as error:  # noqa: BLE001 - a warm-up: dbt reports a bad parse when it reads one
         print(f"warm dbt: saved parse {saved_parse} not used for the warm-up: {error!r}", file=sys.stderr, flush=True)
-        return False
+        return
     for macro in manifest.macros.values():
         with contextlib.suppress(Exception):  # a macro that does not compile fails where dbt uses it
             template_cache.get_node_template(macro)
-    return True
 
 
 def _receive(conn: socket.socket) -> tuple[dict, list[int]] | None:
