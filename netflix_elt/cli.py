@@ -133,10 +133,9 @@ def _start_warm_dbt(settings: Settings) -> None:
     Dagster, unless it is up: dbt imports on the other core meanwhile (~2.5 s), and the run's
     dbt resource finds it ready."""
     from netflix_elt.settings import DBT_PROJECT_DIR
-    from netflix_elt.warm_dbt import PARTIAL_PARSE_FILE, WarmDbtServer, adapter_modules, dbt_executable
+    from netflix_elt.warm_dbt import server_for_project
 
-    WarmDbtServer(dbt_executable(), adapter_modules(DBT_PROJECT_DIR, DBT_PROJECT_DIR, target=settings.target),
-                  saved_parse=DBT_PROJECT_DIR / "target" / PARTIAL_PARSE_FILE)
+    server_for_project(DBT_PROJECT_DIR, target=settings.target)
 
 
 def _exit_now(code: int) -> NoReturn:

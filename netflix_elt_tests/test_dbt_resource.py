@@ -16,6 +16,16 @@ def test_the_dagster_dbt_hooks_the_resource_overrides_still_exist():
     assert callable(DbtCliResource._initialize_dbt_core_adapter)
 
 
+def _cold_resource() -> LeanDbtCliResource:
+    """The project's resource running the real dbt (no warm server)."""
+    return LeanDbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR), target="local",
+                              dbt_executable=dbt_executable())
+
+
+def _env(settings) -> dict[str, str]:
+    return {"NETFLIX_ELT_HOME": str(settings.home), "NETFLIX_ELT_DUCKDB_MEMORY_LIMIT": "1GB"}
+
+
 def _ls(dbt: LeanDbtCliResource, env: dict, monkeypatch) -> str:
     """dbt.log of a `dbt ls`, with dbt's debug events (the resource logs at info by default)."""
     return _invoke(dbt, ["ls", "--select", "fct_ratings"], {"DBT_LOG_LEVEL_FILE": "debug", **env}, monkeypatch)[1]
@@ -32,9 +42,8 @@ def _invoke(dbt: LeanDbtCliResource, args: list[str], env: dict, monkeypatch) ->
 
 
 def test_invocations_write_no_json_artifacts_and_an_info_log_unless_the_environment_asks(local_settings, monkeypatch):
-    dbt = LeanDbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR), target="local",
-                             dbt_executable=dbt_executable())
-    env = {"NETFLIX_ELT_HOME": str(local_settings.home), "NETFLIX_ELT_DUCKDB_MEMORY_LIMIT": "1GB"}
+    dbt = _cold_resource()
+    env = _env(local_settings)
     # `dbt compile` of one model writes every artifact dbt writes: manifest, graph, results.
     local_settings.home.mkdir(parents=True, exist_ok=True)  # for its (empty) warehouse
     args = ["compile", "--select", "stg_movies"]
@@ -51,9 +60,8 @@ def test_invocations_write_no_json_artifacts_and_an_info_log_unless_the_environm
 
 
 def test_a_new_ratings_window_does_not_make_the_next_invocation_parse_the_project_again(local_settings, monkeypatch):
-    dbt = LeanDbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR), target="local",
-                             dbt_executable=dbt_executable())
-    env = {"NETFLIX_ELT_HOME": str(local_settings.home), "NETFLIX_ELT_DUCKDB_MEMORY_LIMIT": "1GB"}
+    dbt = _cold_resource()
+    env = _env(local_settings)
     _ls(dbt, env, monkeypatch)  # may parse everything: this home's profile is new to the saved parse
     log = _ls(dbt, {**env, "NETFLIX_ELT_RATINGS_WINDOW_START": "2000-01-01 00:00:00",
                     "NETFLIX_ELT_RATINGS_WINDOW_END": "2000-02-01 00:00:00"}, monkeypatch)
@@ -78,12 +86,11 @@ def test_the_first_invocation_after_prepare_parses_nothing(local_settings, monke
     # dagster-dbt's preparer leaves the seeds marked as changed; prepare() parses them again.
     from netflix_elt.dbt_manifest import prepare
 
-    env = {"NETFLIX_ELT_HOME": str(local_settings.home), "NETFLIX_ELT_DUCKDB_MEMORY_LIMIT": "1GB"}
+    env = _env(local_settings)
     with monkeypatch.context() as m:
         for name, value in env.items():
             m.setenv(name, value)
         prepare()
-    dbt = LeanDbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR), target="local",
-                             dbt_executable=dbt_executable())
+    dbt = _cold_resource()
     log = _ls(dbt, env, monkeypatch)
     assert "Nothing changed, skipping partial parsing" in log

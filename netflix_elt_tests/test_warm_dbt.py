@@ -283,9 +283,9 @@ def test_a_run_forks_its_dbt_steps_from_the_shared_server_which_outlives_it(loca
             started.append(self)
 
     monkeypatch.setenv(FOLDER_ENV, str(tmp_path / "servers"))
-    monkeypatch.setattr("netflix_elt.resources.dbt_cli.WarmDbtServer", Recorded)
+    monkeypatch.setattr("netflix_elt.warm_dbt.WarmDbtServer", Recorded)  # what server_for_project builds
     # A cold fallback would run /bin/false and fail the step.
-    monkeypatch.setattr("netflix_elt.resources.dbt_cli.dbt_executable", lambda: "/bin/false")
+    monkeypatch.setattr("netflix_elt.warm_dbt.dbt_executable", lambda: "/bin/false")
     defs = build_definitions(local_settings)
     try:
         for _ in range(2):  # the second run finds the first one's server

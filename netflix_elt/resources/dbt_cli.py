@@ -59,7 +59,7 @@ from packaging import version
 from pydantic import Field, PrivateAttr
 
 from netflix_elt.warm_dbt import (
-    CLIENT, EXECUTABLE_ENV, PARTIAL_PARSE_FILE, WarmDbtServer, adapter_modules, dbt_executable,
+    CLIENT, EXECUTABLE_ENV, PARTIAL_PARSE_FILE, WarmDbtServer, dbt_executable, saved_parse_path, server_for_project,
 )
 
 # dbt settings for every invocation unless the environment sets them (see the module's docstring)
@@ -85,8 +85,7 @@ class LeanDbtCliResource(DbtCliResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         super().setup_for_execution(context)
         if self.warm_start:  # at the start of the run: a new server imports while extract and load run
-            self._warm = WarmDbtServer(real_executable=dbt_executable(), preload=self._adapter_modules(),
-                                       saved_parse=Path(self.project_dir) / "target" / PARTIAL_PARSE_FILE)
+            self._warm = server_for_project(self.project_dir, self.profiles_dir, self.profile, self.target)
 
     def cli(self, args, **kwargs) -> DbtCliInvocation:
         # dagster-dbt hands the dbt process this process's environment as it starts it.
@@ -94,9 +93,6 @@ class LeanDbtCliResource(DbtCliResource):
         defaults = {name: value for name, value in DBT_DEFAULTS.items() if name not in os.environ}
         with environment({**defaults, **env}):
             return super().cli(args, **kwargs)
-
-    def _adapter_modules(self) -> list[str]:
-        return adapter_modules(Path(self.project_dir), Path(self.profiles_dir or self.project_dir), self.profile, self.target)
 
 
 def lean_dbt_resource(project_dir: Path, target: str, warm_start: bool = True) -> LeanDbtCliResource:
@@ -127,9 +123,9 @@ def keep_partial_parse(invocation: DbtCliInvocation, project_dir: Path) -> None:
     fresh = Path(invocation.target_path) / PARTIAL_PARSE_FILE
     if not fresh.exists():
         return
-    target = Path(project_dir) / "target"
-    target.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target, prefix=".partial_parse-")
+    saved = saved_parse_path(project_dir)
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=saved.parent, prefix=".partial_parse-")
     os.close(fd)
     shutil.copyfile(fresh, tmp)
-    os.replace(tmp, target / PARTIAL_PARSE_FILE)
+    os.replace(tmp, saved)

@@ -19,8 +19,9 @@ needs (its load takes 0.1 s, so nothing else would hide the import). It exits af
 ``NETFLIX_ELT_WARM_DBT_IDLE_S`` (default 900) seconds without a connection. It holds no
 project, profile or environment of its own, so runs of different projects, warehouses and
 environments share it safely (the saved parse of the project whose run started it is read
-once, to compile code and macro templates that dbt caches by their source text); a new dbt, adapter or Python gets a server of its own (the
-socket name is a hash of their versions), and the old one idles out.
+once, to compile code and macro templates that dbt caches by their source text); a new dbt,
+adapter or Python gets a server of its own (the socket name is a hash of their versions), and
+the old one idles out.
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ def adapter_modules(project_dir: Path, profiles_dir: Path, profile: str | None =
     except (OSError, KeyError, TypeError, yaml.YAMLError):
         return []
     return [f"dbt.adapters.{adapter}"]
+
+
+def saved_parse_path(project_dir: str | Path) -> Path:
+    """Where dbt keeps a project's saved parse (its default target folder)."""
+    return Path(project_dir) / "target" / PARTIAL_PARSE_FILE
 
 
 def lock_path(sock_path: str) -> str:
@@ -157,6 +163,14 @@ class WarmDbtServer:
     def stop(self) -> None:
         """Stop the server now (a dbt it forked and still running finishes on its own)."""
         _stop(self.socket_path, self.process)
+
+
+def server_for_project(project_dir: str | Path, profiles_dir: str | Path | None = None,
+                       profile: str | None = None, target: str | None = None) -> WarmDbtServer:
+    """The machine's warm dbt server for a dbt project's target, started if none is up: the
+    target's adapter preloaded, warmed up with the project's saved parse."""
+    preload = adapter_modules(Path(project_dir), Path(profiles_dir or project_dir), profile, target)
+    return WarmDbtServer(dbt_executable(), preload, saved_parse=saved_parse_path(project_dir))
 
 
 def stop_servers(folder: str | Path | None = None) -> None:
