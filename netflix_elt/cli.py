@@ -50,7 +50,7 @@ def run_all(settings: Settings, instance=None, selection=None) -> dict:
     keys = ratings_monthly.get_partition_keys()
     started = time.monotonic()
     result = dg.materialize(
-        [*defs.assets, *defs.asset_checks],
+        defs.assets,
         resources=defs.resources,
         instance=instance,
         selection=selection,
@@ -68,7 +68,7 @@ def run_all(settings: Settings, instance=None, selection=None) -> dict:
         "assets_materialized": len({e.asset_key for e in result.get_asset_materialization_events()}),
         "checks_passed": sum(c.passed for c in checks),
         "checks_failed": sum(not c.passed for c in checks),
-        "failed_checks": sorted(f"{c.asset_key.to_user_string()}:{c.check_name}" for c in checks if not c.passed),
+        "failed_checks": sorted(_failed_check_line(c) for c in checks if not c.passed),
         "failed_steps": failed_steps,
         "raw_rows": warehouse.row_counts(),
         "warehouse": warehouse.describe(),
@@ -76,6 +76,19 @@ def run_all(settings: Settings, instance=None, selection=None) -> dict:
         "step_seconds": _step_seconds(result),
     }
     return summary
+
+
+def _failed_check_line(evaluation) -> str:
+    """A failed check with its figures: what failed and by how much, not only its name."""
+    figures = ", ".join(
+        f"{name}={entry.value:,}" if isinstance(entry.value, int) else f"{name}={entry.value}"
+        for name, entry in evaluation.metadata.items()
+        if isinstance(entry.value, (int, float, str)) and not name.startswith("dagster_dbt/") or name == "dagster_dbt/failed_row_count"
+    )
+    line = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+    if evaluation.description:
+        line += f": {evaluation.description}"
+    return f"{line} ({figures})" if figures else line
 
 
 def _step_seconds(result) -> dict[str, float]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import dagster as dg
 
 from netflix_elt.assets.dashboard import dashboard
+from netflix_elt.automation import build_automation_sensor
 from netflix_elt.assets.dbt import DBT_ASSETS
 from netflix_elt.assets.extract import build_extract_assets
-from netflix_elt.assets.load import build_load_assets, build_reconcile_checks
+from netflix_elt.assets.load import build_load_assets
 from netflix_elt.resources.factory import build_resources
 from netflix_elt.sensors import build_new_objects_sensor
 from netflix_elt.settings import Settings
@@ -23,8 +24,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings.export_for_dbt()
     return dg.Definitions(
         assets=[*build_extract_assets(), *build_load_assets(), *DBT_ASSETS, dashboard],
-        asset_checks=build_reconcile_checks(),
-        sensors=[build_new_objects_sensor()],
+        sensors=[build_new_objects_sensor(), build_automation_sensor()],
         resources=build_resources(settings),
         executor=dg.in_process_executor,
     )

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from netflix_elt.layout import classify
-from netflix_elt.movielens import RAW_PREFIX
+from netflix_elt.movielens import DATASETS, RAW_PREFIX
 from netflix_elt.partitions import ratings_monthly
 from netflix_elt.resources.object_store import ObjectStore, StoredObject
 
@@ -129,6 +129,9 @@ def build_new_objects_sensor(
 ) -> dg.SensorDefinition:
     @dg.sensor(
         name="new_s3_objects",
+        # What its run requests may select: every raw table and everything downstream. Without a
+        # target the daemon refuses the requests (a unit test calling the function would not).
+        target=dg.AssetSelection.assets(*(dg.AssetKey(["raw", ds.name]) for ds in DATASETS)).downstream(),
         minimum_interval_seconds=30,
         default_status=default_status,
         description="Loads each new or changed object under raw/ (and what is downstream) as it arrives.",

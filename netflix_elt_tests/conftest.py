@@ -92,7 +92,7 @@ def materialize(settings: Settings, selection, partition_range: tuple[str, str] 
     if partition_range:
         tags = {"dagster/asset_partition_range_start": partition_range[0], "dagster/asset_partition_range_end": partition_range[1]}
     return dg.materialize(
-        [*defs.assets, *defs.asset_checks],
+        defs.assets,
         resources=defs.resources,
         instance=instance or dg.DagsterInstance.ephemeral(),
         selection=selection,

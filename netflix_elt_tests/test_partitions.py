@@ -122,7 +122,7 @@ def test_a_full_refresh_rebuilds_all_history_whatever_the_window(built, state):
 
     defs = build_definitions(state)
     result = dg.materialize(
-        [*defs.assets, *defs.asset_checks], resources=defs.resources, selection=FACT, partition_key="2000-01",
+        defs.assets, resources=defs.resources, selection=FACT, partition_key="2000-01",
         run_config={"ops": {"dbt_fct_ratings": {"config": {"full_refresh": True}}}},
         instance=dg.DagsterInstance.ephemeral(),
     )

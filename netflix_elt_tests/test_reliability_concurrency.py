@@ -41,8 +41,6 @@ def test_every_op_that_opens_the_warehouse_is_in_the_one_writer_pool(local_setti
         for node in [assets_def.node_def]:
             for key in assets_def.keys:
                 pools[key.to_user_string()] = node.pool
-    for check in defs.asset_checks:
-        pools[f"check:{check.node_def.name}"] = check.node_def.pool
     touches_warehouse = {k: v for k, v in pools.items() if not k.startswith("s3/")}
     assert touches_warehouse and all(v == WAREHOUSE_POOL for v in touches_warehouse.values()), touches_warehouse
     assert all(pools[k] is None for k in pools if k.startswith("s3/"))  # extracts never wait for the file
@@ -82,7 +80,7 @@ def test_runs_launched_at_once_through_the_daemon_all_succeed_and_the_data_is_ex
         overlapped = any(b.start_time < a.end_time for a, b in zip(records, records[1:]))
         # no two warehouse steps ever overlapped: the pool handed the file over.
         windows = sorted(w for rid in run_ids for w in step_windows(instance, rid).values())
-        assert len(windows) == 3 * 2 + 3, windows  # 3 x (load, reconcile) + load, dbt, reconcile
+        assert len(windows) == 3 + 2, windows  # 3 x load (its reconcile in the same step) + load, dbt
         for (_, end), (next_start, _) in zip(windows, windows[1:]):
             assert next_start >= end - 0.05, windows
         assert not instance.event_log_storage.get_concurrency_run_ids()  # every slot given back

@@ -113,7 +113,7 @@ def test_a_sensor_requested_run_loads_the_month_through_to_the_marts(local_setti
     # The first tick also sees what run_all wrote moments ago (inside the clock-skew margin).
     request = next(r for r in tick(defs, local_settings).run_requests if r.partition_key == "2019-03")
     result = dg.materialize(
-        [*defs.assets, *defs.asset_checks], resources=defs.resources, selection=selection_of(request),
+        defs.assets, resources=defs.resources, selection=selection_of(request),
         partition_key=request.partition_key, instance=dg.DagsterInstance.ephemeral(),
     )
     assert result.success

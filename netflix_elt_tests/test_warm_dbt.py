@@ -290,7 +290,7 @@ def test_a_run_forks_its_dbt_steps_from_the_shared_server_which_outlives_it(loca
     try:
         for _ in range(2):  # the second run finds the first one's server
             result = dg.materialize(
-                [*defs.assets, *defs.asset_checks], resources=defs.resources, instance=dg.DagsterInstance.ephemeral(),
+                defs.assets, resources=defs.resources, instance=dg.DagsterInstance.ephemeral(),
                 selection=dg.AssetSelection.keys(dg.AssetKey(["staging", "genres"])),
             )
             assert result.success

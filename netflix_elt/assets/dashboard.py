@@ -10,6 +10,7 @@ from datetime import timezone
 
 import dagster as dg
 
+from netflix_elt.automation import KEEP_FRESH
 from netflix_elt.dashboard import MART_MODELS, build_dashboard
 from netflix_elt.resources.warehouse import DuckDBWarehouse, Warehouse
 
@@ -30,6 +31,7 @@ class DashboardSettings(dg.ConfigurableResource):
     deps=MART_KEYS,
     kinds={"html", "plotly"},
     description="A self-contained HTML dashboard over the marts (Plotly inlined; opens offline).",
+    automation_condition=KEEP_FRESH,  # rebuilt when the marts are (netflix_elt/automation.py)
 )
 def dashboard(context: dg.AssetExecutionContext, warehouse: Warehouse, dashboard_settings: DashboardSettings) -> dg.MaterializeResult:
     if not isinstance(warehouse, DuckDBWarehouse):

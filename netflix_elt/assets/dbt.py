@@ -35,6 +35,7 @@ from typing import Any, Mapping
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
+from netflix_elt.automation import KEEP_FRESH
 from netflix_elt.dbt_manifest import dbt_project, prepare_if_dev
 from netflix_elt.partitions import months_in_window, ratings_monthly
 from netflix_elt.resources.dbt_cli import environment, keep_partial_parse
@@ -50,16 +51,13 @@ WINDOW_SELECTOR = "tag:ratings_window"
 class NetflixDbtTranslator(DagsterDbtTranslator):
     """Groups follow the project's folders: staging, core, marts; snapshots apart.
 
-    Marts carry an ``eager`` automation condition: when a sensor run or a backfill has
-    updated what they read (and nothing upstream is still in progress), Dagster's automation
-    sensor rebuilds them once. Sensor runs already include the marts, so this only acts after
-    backfills and hand-made partial runs.
+    Every dbt node carries ``KEEP_FRESH`` (netflix_elt/automation.py): after a backfill or a
+    hand-made run that stopped short of the marts, the automation sensor rebuilds what is
+    stale downstream, partitions of the fact included.
     """
 
     def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
-        if self.get_group_name(dbt_resource_props) == "marts" and dbt_resource_props["resource_type"] == "model":
-            return dg.AutomationCondition.eager()
-        return None
+        return KEEP_FRESH
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         resource_type = dbt_resource_props["resource_type"]

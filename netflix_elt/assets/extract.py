@@ -28,7 +28,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from netflix_elt.assets.store_faults import STORE_RETRY_POLICY, store_faults
+from netflix_elt.assets.store_faults import store_faults
 from netflix_elt.layout import object_key
 from netflix_elt.loading.inspect_file import FileFacts, header_of, inspect_file, validate_delivery
 from netflix_elt.movielens import CSV_READ_OPTIONS, DATASETS, Dataset
@@ -104,7 +104,6 @@ def build_file_asset(ds: Dataset) -> dg.AssetsDefinition:
         kinds={"s3", "csv"},
         description=f"{ds.file_name} delivered to the object store at {object_key(ds)}. {ds.description}",
         metadata={"dataset": ds.name, "columns": ", ".join(ds.column_names)},
-        retry_policy=STORE_RETRY_POLICY,
     )
     def _extract(source: MovieLensSource, object_store: ObjectStore, extract_settings: ExtractSettings) -> dg.MaterializeResult:
         src = source.locate(ds)
@@ -244,7 +243,6 @@ def build_monthly_file_asset(ds: Dataset) -> dg.AssetsDefinition:
         kinds={"s3", "csv"},
         partitions_def=ratings_monthly,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        retry_policy=STORE_RETRY_POLICY,
         description=(
             f"{ds.file_name} delivered one object per month of rating time, "
             f"at raw/{ds.name}/month=YYYY-MM/{ds.file_name}. {ds.description}"

@@ -5,15 +5,16 @@ months) through the ``warehouse`` resource, which makes loads idempotent and kee
 rows. Whole-object problems (empty, wrong header, truncated) fail the asset with a message
 naming each bad object, after the good objects of the same run are loaded.
 
-A blocking asset check per table reconciles the load ledger with the table: rows in the
-files = rows loaded + rows rejected, and the table holds exactly the loaded rows.
+A blocking asset check per table, evaluated by the load's own step, reconciles the load ledger
+with the table: records in the files = rows loaded + rows rejected, and the table holds
+exactly the loaded rows.
 """
 
 
 import dagster as dg
 
 from netflix_elt.assets.extract import s3_asset_key
-from netflix_elt.assets.store_faults import STORE_RETRY_POLICY, store_faults
+from netflix_elt.assets.store_faults import store_faults
 from netflix_elt.layout import classify, dataset_prefix
 from netflix_elt.movielens import DATASETS, Dataset
 from netflix_elt.partitions import months_in_window, ratings_monthly
@@ -86,64 +87,98 @@ def load_dataset(context, ds: Dataset, store: ObjectStore, warehouse: Warehouse,
         context.log.warning(f"{rejected} {ds.name} rows rejected; kept in raw._load_rejects")
     if failures:
         raise dg.Failure(
-            f"{len(failures)} {ds.name} object(s) could not be loaded (the other {len(outcomes)} were):\n" + "\n".join(failures),
+            f"{len(failures)} {ds.name} object(s) could not be loaded"
+            + (f" (the other {len(outcomes)} were)" if outcomes else "") + ":\n" + "\n".join(failures),
             metadata=metadata,
             allow_retries=False,  # a broken file stays broken: retrying cannot help
         )
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(asset_key=raw_asset_key(ds), metadata=metadata)
+
+
+RECONCILE_CHECK = "rows_reconcile"
+RECONCILE_DESCRIPTION = (
+    "Rows in the delivered files (CSV records) = rows loaded + rows rejected, and the table holds exactly the "
+    "loaded rows. Blocking: when it fails, nothing downstream of the table is built in the same run."
+)
+
+
+def reconcile_check_key(ds: Dataset) -> dg.AssetCheckKey:
+    return dg.AssetCheckKey(raw_asset_key(ds), RECONCILE_CHECK)
+
+
+def reconcile_result(ds: Dataset, warehouse: Warehouse) -> dg.AssetCheckResult:
+    r = warehouse.reconcile(ds)
+    passed = bool(r.pop("passed"))
+    return dg.AssetCheckResult(
+        asset_key=raw_asset_key(ds),
+        check_name=RECONCILE_CHECK,
+        passed=passed,
+        metadata={k: dg.MetadataValue.int(int(v)) for k, v in r.items()},
+        description=None if passed else _reconcile_failure(ds, r),
+    )
+
+
+def _reconcile_failure(ds: Dataset, r: dict) -> str:
+    """The figures that disagree, in words: what `netflix-elt run` and the UI print."""
+    parts = []
+    if r["unbalanced_objects"]:
+        parts.append(f"{r['unbalanced_objects']} object(s) whose records != loaded + rejected")
+    if r["table_rows"] != r["rows_loaded"]:
+        parts.append(f"raw.{ds.name} holds {r['table_rows']:,} rows, the ledger says {r['rows_loaded']:,} were loaded")
+    if r["rejects_table_rows"] != r["rows_rejected"]:
+        parts.append(f"raw._load_rejects holds {r['rejects_table_rows']:,} {ds.name} rows, the ledger says {r['rows_rejected']:,}")
+    return "; ".join(parts) or "ledger and table disagree"
 
 
 def build_load_asset(ds: Dataset) -> dg.AssetsDefinition:
-    partitioned = ds.partitioned_by_month
+    """The raw table and its ``rows_reconcile`` check in ONE op.
 
-    @dg.asset(
-        key=raw_asset_key(ds),
+    The check is blocking, and it is evaluated by the step that loads the table: a failed check
+    fails that step, so Dagster skips every step downstream of it in the same run, whoever
+    started the run. (A separate ``@asset_check(blocking=True)`` does not hold the dbt step:
+    Dagster exempts a step from waiting on another step's checks of an asset it checks itself,
+    and the dbt step runs the source tests of every raw table.) The op can be subset: the UI
+    can run the check alone, or the load alone.
+    """
+    partitioned = ds.partitioned_by_month
+    key = raw_asset_key(ds)
+
+    @dg.multi_asset(
+        name=f"raw_{ds.name}",
+        specs=[
+            dg.AssetSpec(
+                key,
+                deps=[s3_asset_key(ds)],
+                group_name=GROUP,
+                kinds={"table"},
+                description=f"Raw warehouse table raw.{ds.name}: {ds.description}",
+                metadata={
+                    "dagster/column_schema": dg.TableSchema(
+                        columns=[dg.TableColumn(c.name, c.sql_type, description=c.description) for c in ds.columns]
+                    ),
+                    "dagster/table_name": f"raw.{ds.name}",
+                },
+            )
+        ],
+        check_specs=[dg.AssetCheckSpec(RECONCILE_CHECK, asset=key, blocking=True, description=RECONCILE_DESCRIPTION)],
+        can_subset=True,
         pool="duckdb_warehouse",  # one writer at a time (netflix_elt/instance.py)
-        deps=[s3_asset_key(ds)],
-        group_name=GROUP,
-        kinds={"table"},
         partitions_def=ratings_monthly if partitioned else None,
         backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
-        retry_policy=STORE_RETRY_POLICY,
-        description=f"Raw warehouse table raw.{ds.name}: {ds.description}",
-        metadata={
-            "dagster/column_schema": dg.TableSchema(
-                columns=[dg.TableColumn(c.name, c.sql_type, description=c.description) for c in ds.columns]
-            ),
-            "dagster/table_name": f"raw.{ds.name}",
-        },
     )
-    def _load(context: dg.AssetExecutionContext, object_store: ObjectStore, warehouse: Warehouse) -> dg.MaterializeResult:
-        months = None
-        if partitioned:
-            window = context.partition_time_window
-            months = months_in_window(window.start, window.end)
-        with store_faults():
-            return load_dataset(context, ds, object_store, warehouse, months)
+    def _load(context: dg.AssetExecutionContext, object_store: ObjectStore, warehouse: Warehouse):
+        if key in context.selected_asset_keys:
+            months = None
+            if partitioned:
+                window = context.partition_time_window
+                months = months_in_window(window.start, window.end)
+            with store_faults():
+                yield load_dataset(context, ds, object_store, warehouse, months)
+        if reconcile_check_key(ds) in context.selected_asset_check_keys:
+            yield reconcile_result(ds, warehouse)
 
-    _load.__name__ = f"raw_{ds.name}"
     return _load
-
-
-def build_reconcile_check(ds: Dataset) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=raw_asset_key(ds),
-        name="rows_reconcile",
-        pool="duckdb_warehouse",  # opens the DuckDB file (netflix_elt/instance.py)
-        blocking=True,
-        description="Rows in the delivered files = rows loaded + rows rejected, and the table holds exactly the loaded rows.",
-    )
-    def _check(warehouse: Warehouse) -> dg.AssetCheckResult:
-        r = warehouse.reconcile(ds)
-        return dg.AssetCheckResult(passed=bool(r.pop("passed")), metadata={k: dg.MetadataValue.int(int(v)) for k, v in r.items()})
-
-    _check.__name__ = f"raw_{ds.name}_rows_reconcile"
-    return _check
 
 
 def build_load_assets() -> list[dg.AssetsDefinition]:
     return [build_load_asset(ds) for ds in DATASETS]
-
-
-def build_reconcile_checks() -> list[dg.AssetChecksDefinition]:
-    return [build_reconcile_check(ds) for ds in DATASETS]
