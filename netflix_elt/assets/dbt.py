@@ -45,7 +45,8 @@ prepare_if_dev()
 
 # stg_ratings, fct_ratings and the yearly rollups: the partitioned step. Everything
 # downstream of them (``+``, their tests included) is dbt_marts', everything else dbt_models'.
-WINDOW_SELECTOR = "tag:ratings_window"
+WINDOW_TAG = "ratings_window"
+WINDOW_SELECTOR = f"tag:{WINDOW_TAG}"
 
 
 class NetflixDbtTranslator(DagsterDbtTranslator):
@@ -58,6 +59,26 @@ class NetflixDbtTranslator(DagsterDbtTranslator):
 
     def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
         return KEEP_FRESH
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project) -> dg.AssetSpec:
+        """A model that reads a view of the ratings window also depends on what the view reads.
+
+        ``stg_ratings`` is a view: ``fct_ratings`` reads ``raw.ratings`` through it, so the edge
+        ``raw/ratings -> fct_ratings`` is true of the data. Dagster needs it spelled out: an
+        asset backfill of a selection follows only edges between *selected* assets from the
+        selection's roots, so a backfill of ``raw/ratings`` + ``core/fct_ratings`` (without the
+        view) would otherwise target the raw table alone and silently leave the fact out.
+        """
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        extra = []
+        for parent_id in self.get_resource_props(manifest, unique_id).get("depends_on", {}).get("nodes", []):
+            parent = manifest["nodes"].get(parent_id, {})
+            if parent.get("config", {}).get("materialized") == "view" and WINDOW_TAG in parent.get("tags", []):
+                extra += [self.get_asset_spec(manifest, grandparent, project).key
+                          for grandparent in parent["depends_on"]["nodes"]]
+        known = {dep.asset_key for dep in spec.deps}
+        extra = [key for key in dict.fromkeys(extra) if key not in known]
+        return spec.merge_attributes(deps=extra) if extra else spec
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         resource_type = dbt_resource_props["resource_type"]
