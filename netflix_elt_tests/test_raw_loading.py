@@ -11,7 +11,8 @@ import pytest
 from netflix_elt.layout import object_key
 from netflix_elt.loading import duckdb_loader
 from netflix_elt.loading.duckdb_loader import DuckDBRawLoader, _batches, ensure_raw_schema
-from netflix_elt.loading.inspect_file import DeliveryError
+from netflix_elt.loading import inspect_file as inspect_file_module
+from netflix_elt.loading.inspect_file import DeliveryError, inspect_file
 from netflix_elt.movielens import DATASETS, dataset
 from netflix_elt.resources.object_store import FolderObjectStore, StoredObject
 from netflix_elt_tests.conftest import write_csv
@@ -351,3 +352,60 @@ def test_a_rule_breaker_in_a_file_too_large_to_locate_keeps_its_values_without_a
     assert (outcome.rows_loaded, outcome.rows_rejected) == (3, 1)
     [(key, line, text, reason)] = rejects(con)
     assert (key, line, text) == (JULY, None, "1,9,7.0,964982703") and "rating" in reason
+
+
+# -- records as the CSV reader sees them (RFC 4180 quoting) ------------------------------------------
+
+TAGS = dataset("tags")
+TAGS_HEADER = "userId,movieId,tag,timestamp\n"
+# Malformed quoting, each read by DuckDB's reader in its own way; the count must follow it.
+ODD_QUOTING = {
+    "quoted-newline-and-doubled-quote": '1,1,"two\nlines",5\n2,2,"say ""hi""",6\n3,3,plain,7\n',
+    "quoted-crlf-in-an-lf-file": '1,1,"a\r\nb",5\n2,2,def,6\n',
+    "quote-inside-an-unquoted-field": '1,1,ab"c,5\n2,2,"x\ny",6\n3,3,ghi,7\n',
+    "junk-after-a-closing-quote": '1,1,"ab"c\nd",5\n2,2,def,6\n',
+    "one-space-before-a-quote": '1,1, "a\nb",5\n2,2,def,6\n',
+    "two-spaces-before-a-quote": '1,1,  " ,5\n2,2,def,6\n',
+    "a-quote-after-a-closed-field-and-spaces": '1,1,"ab"  "x\ny",5\n2,2,def,6\n',
+    "two-unterminated-quotes": '1,1,"abc,5\n2,2,"def,6\n3,3,ghi,7\n',
+    "an-unterminated-quote-in-the-middle": '1,1,abc,5\n2,2,"def,6\n3,3,ghi,7\n',
+    "an-unterminated-quote-on-the-last-line": '1,1,abc,5\n2,2,def,6\n3,3,"ghi,7\n',
+}
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 8, inspect_file_module.CHUNK], ids=lambda c: f"chunk-{c}")
+@pytest.mark.parametrize("body", ODD_QUOTING.values(), ids=ODD_QUOTING.keys())
+def test_records_are_counted_as_the_reader_splits_them_so_any_quoting_reconciles(store, con, tmp_path, monkeypatch, body, chunk):
+    """Valid or not, quoting never makes rows in file differ from rows loaded + rejected, at
+    any place of a chunk boundary (a chunk of 1 byte puts one between every two bytes)."""
+    monkeypatch.setattr(inspect_file_module, "CHUNK", chunk)
+    outcome = DuckDBRawLoader(con, store).load(TAGS, deliver(store, tmp_path, object_key(TAGS), TAGS_HEADER + body))
+    assert outcome.rows_in_file == outcome.rows_loaded + outcome.rows_rejected
+    assert inspect_file(tmp_path / "upload.csv").records == outcome.rows_in_file
+
+
+def test_a_quoted_newline_and_a_doubled_quote_load_as_one_row_each(store, con, tmp_path):
+    body = ODD_QUOTING["quoted-newline-and-doubled-quote"]
+    outcome = DuckDBRawLoader(con, store).load(TAGS, deliver(store, tmp_path, object_key(TAGS), TAGS_HEADER + body, "\r\n"))
+    assert (outcome.rows_in_file, outcome.rows_loaded, outcome.rows_rejected) == (3, 3, 0)
+    assert [r[2] for r in rows(con, "tags")] == ["two\r\nlines", 'say "hi"', "plain"]  # CRLF file: the field keeps its CRLF
+
+
+def test_an_unterminated_quote_makes_the_rest_of_the_file_one_rejected_row_with_the_readers_reason(store, con, tmp_path):
+    """What DuckDB's reader does with a quote that is never closed: everything after it is one
+    field, so one record, which it refuses. The count agrees (the file reconciles) and the
+    reject says why and where, with the text it swallowed."""
+    body = ODD_QUOTING["an-unterminated-quote-in-the-middle"]
+    outcome = DuckDBRawLoader(con, store).load(TAGS, deliver(store, tmp_path, object_key(TAGS), TAGS_HEADER + body))
+    assert (outcome.rows_in_file, outcome.rows_loaded, outcome.rows_rejected) == (2, 1, 1)
+    [(key, line, text, reason)] = rejects(con)
+    assert (key, line) == (object_key(TAGS), 3) and text.startswith('2,2,"def,6') and "3,3,ghi,7" in text
+    assert "unterminated quote" in reason
+
+
+def test_a_file_without_a_quote_character_is_counted_without_the_quote_aware_walk(tmp_path, monkeypatch):
+    monkeypatch.setattr(inspect_file_module._RecordCounter, "_walk", lambda self, chunk: pytest.fail("walked a quote-free chunk"))
+    monkeypatch.setattr(inspect_file_module, "CHUNK", 16)
+    header, body = GOOD_RATINGS.split("\n", 1)
+    path = write_csv(tmp_path / "ratings.csv", header + "\n" + body * 5)
+    assert inspect_file(path).records == 15

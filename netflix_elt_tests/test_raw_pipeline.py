@@ -188,3 +188,31 @@ def test_wrong_credentials_fail_at_once_naming_endpoint_and_bucket_never_the_sec
     message = _failure_of_loading_movies(settings)
     assert "s3://netflix-elt/raw/movies/" in message and s3_server_enforcing_credentials in message
     assert "InvalidAccessKeyId" in message, message
+
+
+def test_a_tags_file_with_a_quoted_newline_and_a_doubled_quote_loads_every_row_and_reconciles(local_settings, tmp_path):
+    """Valid CSV (RFC 4180): a tag holding a newline and one holding a quote are one row each, so
+    the rows counted in the delivered file match the rows loaded and ``rows_reconcile`` passes."""
+    import dataclasses
+    import shutil
+
+    source = tmp_path / "source"
+    shutil.copytree(local_settings.source, source)
+    write_csv(source / "tags.csv", (
+        "userId,movieId,tag,timestamp\n"
+        "2,60756,funny,1445714994\n"
+        '2,60756,"Highly quotable\nsecond line",1445714996\n'
+        '2,89774,"the ""best"" one",1445715207\n'
+        '7,48516,"very long, film",1169687325\n'
+    ))
+    settings = dataclasses.replace(local_settings, source=source)
+    result = materialize(settings, dg.AssetSelection.keys(["s3", "tags"], ["raw", "tags"]))
+    assert result.success
+    load = next(e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(["raw", "tags"]))
+    meta = load.materialization.metadata
+    assert (meta["rows_in_files"].value, meta["rows_loaded"].value, meta["rows_rejected"].value) == (4, 4, 0)
+    checks = [e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    assert [(c.check_name, c.passed) for c in checks if c.check_name == "rows_reconcile"] == [("rows_reconcile", True)]
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        tags = [r[0] for r in con.execute("select tag from raw.tags order by timestamp").fetchall()]
+    assert tags == ["very long, film", "funny", "Highly quotable\nsecond line", 'the "best" one']

@@ -90,7 +90,7 @@ def _file_metadata(ds: Dataset, src: SourceFile, facts: FileFacts, obj: StoredOb
         "etag": obj.etag,
         "content_hash": facts.content_hash,
         "bytes": dg.MetadataValue.int(obj.size),
-        "rows": dg.MetadataValue.int(facts.data_lines),
+        "rows": dg.MetadataValue.int(facts.records),
         "source": src.origin,
         "synthetic": src.synthetic,
         "uploaded": uploaded,
@@ -311,7 +311,7 @@ def _peek_file(path: Path) -> FileFacts:
         ends_with_newline = f.read(1) == b"\n"
     if size and not ends_with_newline:
         return inspect_file(path)
-    return FileFacts(size, content_hash="", header=header_of(head), data_lines=0, ends_with_newline=ends_with_newline)
+    return FileFacts(size, content_hash="", header=header_of(head), records=0, ends_with_newline=ends_with_newline)
 
 
 def _quarantine(split: Path, counts: dict[str, int], dest: Path) -> dict[str, int]:

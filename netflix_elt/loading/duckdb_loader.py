@@ -271,7 +271,7 @@ class DuckDBRawLoader:
                     loaded, rejected = counts.get(key, (0, 0))
                     ignored = () if twin else tuple(c for c in d.file_columns if c not in ds.column_names)
                     written.append(LoadOutcome(ds.name, key, d.obj.etag, "duplicate" if twin else "loaded", d.facts.size,
-                                               d.facts.data_lines, loaded, rejected, d.facts.content_hash, twin, ignored))
+                                               d.facts.records, loaded, rejected, d.facts.content_hash, twin, ignored))
                 self._record(ds, written, [partition_of(d.obj) for d in rewritten])
         return refreshed + written, failures
 
@@ -293,7 +293,7 @@ class DuckDBRawLoader:
             previous = ledger.get(obj.key)
             if previous and previous.content_hash == facts.content_hash and previous.status == "loaded":
                 # New ETag, same bytes (e.g. re-uploaded): remember the ETag, load nothing.
-                refreshed.append(LoadOutcome(ds.name, obj.key, obj.etag, "unchanged", facts.size, facts.data_lines, 0, 0,
+                refreshed.append(LoadOutcome(ds.name, obj.key, obj.etag, "unchanged", facts.size, facts.records, 0, 0,
                                              facts.content_hash))
             else:
                 rewritten.append(_Delivery(obj, path, facts, tuple(file_columns)))
@@ -352,7 +352,7 @@ class DuckDBRawLoader:
             rejected = self._reject_counts(ds, files)
             # A row neither loaded nor refused by the reader parsed but broke a rule: find those
             # rows' lines in the (rare) files that have them.
-            located = [d for d in deliveries if d.facts.data_lines > loaded.get(d.obj.key, 0) + rejected.get(d.obj.key, 0)]
+            located = [d for d in deliveries if d.facts.records > loaded.get(d.obj.key, 0) + rejected.get(d.obj.key, 0)]
             for d in located:
                 self._reject_rule_breakers(ds, d)
             if located:

@@ -2,8 +2,26 @@
 
 It yields what the loader needs to decide and to reconcile, at disk speed and in constant
 memory: a content hash (so identical bytes re-delivered under a new ETag are a no-op), the
-number of data lines (the independent count that ``rows in file = loaded + rejected`` is
+number of records (the independent count that ``rows in file = loaded + rejected`` is
 checked against), the header, and whether the file ends mid-line (truncated).
+
+Records are counted as DuckDB's CSV reader (``CSV_READ_OPTIONS``) splits them, which is RFC
+4180: a newline inside a quoted field is part of the field, and a doubled quote inside one is
+a quote. A line of a MovieLens file is therefore not always a record: a tag may hold a quoted
+newline. Quoting that RFC 4180 does not allow is counted the way the reader reads it, so that
+such a record reconciles as a reject with the reader's reason instead of breaking the count:
+
+- a quote opens a quoted field only at the start of a field (or after one space there, as
+  the reader allows); one inside an unquoted field (``ab"c``) is a literal character;
+- a quote inside a quoted field closes it unless another quote follows (a doubled quote),
+  spaces allowed in between as the reader allows; anything else up to the next comma or
+  newline is junk in the same record (the reader rejects the record);
+- a quote never closed runs to the end of the file: the rest is ONE record (the reader
+  rejects it as "Value with unterminated quote found").
+
+Speed: a chunk without a quote character, outside a quoted field (all of ratings and
+genome-scores), is counted with one ``bytes.count`` as before; only chunks holding a quote
+are walked, quote by quote.
 """
 
 from __future__ import annotations
@@ -22,7 +40,7 @@ class FileFacts:
     size: int
     content_hash: str
     header: str
-    data_lines: int
+    records: int  # data records (the header and trailing blank lines not counted)
     ends_with_newline: bool
 
 
@@ -32,7 +50,7 @@ class DeliveryError(ValueError):
 
 def inspect_file(path: Path) -> FileFacts:
     digest = hashlib.blake2b(digest_size=16)
-    newlines = 0
+    records = _RecordCounter()
     size = 0
     first = b""
     tail = b""  # the last bytes seen: for truncation and trailing blank lines
@@ -41,17 +59,77 @@ def inspect_file(path: Path) -> FileFacts:
             if len(first) < 65536 and b"\n" not in first:
                 first += chunk[:65536]
             digest.update(chunk)
-            newlines += chunk.count(b"\n")
+            records.feed(chunk)
             size += len(chunk)
             tail = (tail + chunk[-4096:])[-4096:]
     header = header_of(first)
     ends = tail.endswith(b"\n")
-    # Blank lines at the very end (an extra CRLF) are not rows; the reader skips them too.
-    stripped = tail.rstrip(b"\r\n")
-    trailing_blank = tail[len(stripped):].count(b"\n") - 1 if ends and stripped else 0
-    lines = newlines if ends else newlines + 1  # a last line without newline is still a line
-    data_lines = max(lines - 1 - max(trailing_blank, 0), 0) if size else 0
-    return FileFacts(size, digest.hexdigest(), header, data_lines, ends)
+    if records.in_quotes:  # a quote never closed: the rest of the file is one record
+        count = records.newlines + 1
+    else:
+        # Blank lines at the very end (an extra CRLF) are not rows; the reader skips them too.
+        stripped = tail.rstrip(b"\r\n")
+        trailing_blank = tail[len(stripped):].count(b"\n") - 1 if ends and stripped else 0
+        count = records.newlines if ends else records.newlines + 1  # a last line without newline is still a line
+        count -= max(trailing_blank, 0)
+    return FileFacts(size, digest.hexdigest(), header, max(count - 1, 0) if size else 0, ends)
+
+
+_QUOTE, _COMMA, _LF, _SPACE = ord('"'), ord(","), ord("\n"), ord(" ")
+_FIELD_START = (_COMMA, _LF)
+
+
+class _RecordCounter:
+    """Record ends (newlines outside quoted fields) of a CSV fed chunk by chunk, with the state
+    of DuckDB's reader carried from one chunk to the next."""
+
+    def __init__(self) -> None:
+        self.newlines = 0
+        self.in_quotes = False
+        self._closed = False  # right after a closing quote (spaces aside): a quote reopens the field
+        self._before = b"\n\n"  # the last two bytes fed: the start of the file is a field start
+
+    def feed(self, chunk: bytes) -> None:
+        if not (self.in_quotes or self._closed) and b'"' not in chunk:  # the common case: one pass in C
+            self.newlines += chunk.count(b"\n")
+        else:
+            self._walk(chunk)
+        self._before = chunk[-2:] if len(chunk) >= 2 else (self._before + chunk)[-2:]
+
+    def _walk(self, chunk: bytes) -> None:
+        pos, end = 0, len(chunk)
+        while pos < end:
+            if self._closed:
+                # A quote right after the closing one (a doubled quote: a quote character),
+                # or after spaces, continues the quoted field; anything else ends it.
+                while pos < end and chunk[pos] == _SPACE:
+                    pos += 1
+                if pos == end:
+                    return
+                self._closed = False
+                if chunk[pos] == _QUOTE:
+                    self.in_quotes, pos = True, pos + 1
+                continue
+            quote = chunk.find(b'"', pos)
+            if self.in_quotes:
+                if quote < 0:
+                    return  # the rest of the chunk is inside the field
+                self.in_quotes, self._closed, pos = False, True, quote + 1
+                continue
+            if quote < 0:
+                self.newlines += chunk.count(b"\n", pos)
+                return
+            self.newlines += chunk.count(b"\n", pos, quote)
+            self.in_quotes = self._opens_field(chunk, quote)  # elsewhere a quote is a literal character
+            pos = quote + 1
+
+    def _opens_field(self, chunk: bytes, quote: int) -> bool:
+        """A quote opens a quoted field at the start of a field, or after ONE space there (as
+        DuckDB's reader does; with two spaces or a tab it reads the quote as a character)."""
+        one = chunk[quote - 1] if quote >= 1 else self._before[-1]
+        if one in _FIELD_START:
+            return True
+        return one == _SPACE and (chunk[quote - 2] if quote >= 2 else self._before[quote - 2]) in _FIELD_START
 
 
 def header_of(head: bytes) -> str:
@@ -93,6 +171,6 @@ def validate_delivery(facts: FileFacts, dataset: Dataset, where: str) -> list[st
     if not facts.ends_with_newline:
         raise DeliveryError(
             f"{where}: the object looks truncated: it does not end with a newline "
-            f"({facts.size} bytes, {facts.data_lines} data lines); re-deliver the complete file"
+            f"({facts.size} bytes, {facts.records} records); re-deliver the complete file"
         )
     return got
