@@ -28,7 +28,14 @@ prepare: $(STAMP)
 run: setup
 	$(BIN)/netflix-elt run
 
-test: setup
+# The UI-flow tests drive Debian's Chromium through Playwright (never `playwright install`).
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	DEBIAN_FRONTEND=noninteractive apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+
+test: setup $(CHROMIUM)
 	$(BIN)/python -m pytest
 
 dev: setup

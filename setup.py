@@ -42,6 +42,9 @@ setup(
             # The Snowflake emulator (wire protocol server) the prod path is tested against; with
             # sqlglot and sqlglotc pinned together (constraints.txt), else `import sqlglot` breaks.
             "fakesnow[server]==0.12.1",
+            # Drives Debian's Chromium (/usr/bin/chromium) on the Dagster UI in the UI-flow tests;
+            # its own browser downloads (`playwright install`) are never used.
+            "playwright>=1.50,<2",
         ],
     },
     entry_points={
