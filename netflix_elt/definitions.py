@@ -21,7 +21,6 @@ from netflix_elt.settings import Settings
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings.from_env()
-    settings.export_for_dbt()
     return dg.Definitions(
         assets=[*build_extract_assets(), *build_load_assets(), *DBT_ASSETS, dashboard],
         sensors=[build_new_objects_sensor(), build_automation_sensor()],

@@ -37,6 +37,15 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     return value in ("1", "true", "yes", "on")
 
 
+def _seconds(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise SettingsError(f"{name}={value!r}: expected a whole number of seconds, at least 1")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class SnowflakeSettings:
     """Where the prod warehouse is. Non-secret values only: the password or private key are
@@ -49,6 +58,12 @@ class SnowflakeSettings:
     warehouse: str = "NETFLIX_ELT_WH"
     loader_role: str = "LOADER"
     transformer_role: str = "TRANSFORMER"
+    reporter_role: str = "REPORTER"  # reads MARTS only: the dashboard and BI tools
+    # Bounded waits (seconds): logging in; one request, retries of a failing one included (the
+    # connector otherwise retries an erroring endpoint for as long as it answers); one statement.
+    login_timeout_s: int = 60
+    network_timeout_s: int = 120
+    statement_timeout_s: int = 3600
     auth: str = "password"  # password | key_pair (which env var holds the secret)
     has_private_key_passphrase: bool = False  # an encrypted key: reference its passphrase variable too
     host: str | None = None  # set for an emulator (fakesnow); None = derived from the account
@@ -71,7 +86,15 @@ class SnowflakeSettings:
         port = env.get("SNOWFLAKE_PORT", "443")
         if not port.isdigit():
             raise SettingsError(f"SNOWFLAKE_PORT={port!r}: expected a port number")
+        timeouts = {
+            field: _seconds(env, name, getattr(base, field))
+            for field, name in (("login_timeout_s", "NETFLIX_ELT_SNOWFLAKE_LOGIN_TIMEOUT_S"),
+                                ("network_timeout_s", "NETFLIX_ELT_SNOWFLAKE_NETWORK_TIMEOUT_S"),
+                                ("statement_timeout_s", "NETFLIX_ELT_SNOWFLAKE_STATEMENT_TIMEOUT_S"))
+        }
         return cls(
+            **timeouts,
+            reporter_role=env.get("SNOWFLAKE_REPORTER_ROLE") or base.reporter_role,
             account=env.get("SNOWFLAKE_ACCOUNT") or None,
             user=env.get("SNOWFLAKE_USER") or None,
             database=env.get("SNOWFLAKE_DATABASE") or base.database,
@@ -162,13 +185,34 @@ class Settings:
             snowflake=SnowflakeSettings.from_env(env),
         )
 
-    def export_for_dbt(self, environ: dict | None = None) -> None:
-        """dbt runs as a subprocess and reads its profile from the environment.
+    def dbt_env(self) -> dict[str, str]:
+        """Every value ``dbt_project/profiles.yml`` reads, resolved here (defaults included), so
+        dbt, the loader and the README cannot disagree: the profile reads them without defaults
+        of its own, and the dbt resource hands them to each invocation. Secrets are not among
+        them: dbt reads ``SNOWFLAKE_PASSWORD`` (or the key) from the environment itself."""
+        env = {
+            "NETFLIX_ELT_HOME": str(self.home),
+            "NETFLIX_ELT_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
+        }
+        if self.target == "prod":
+            sf = self.snowflake
+            env.update({
+                "SNOWFLAKE_ACCOUNT": sf.account or "",
+                "SNOWFLAKE_USER": sf.user or "",
+                "SNOWFLAKE_ROLE": sf.transformer_role,
+                "SNOWFLAKE_WAREHOUSE": sf.warehouse,
+                "SNOWFLAKE_DATABASE": sf.database,
+                "SNOWFLAKE_HOST": sf.host or "",
+                "SNOWFLAKE_PORT": str(sf.port),
+                "SNOWFLAKE_PROTOCOL": sf.protocol,
+                "NETFLIX_ELT_SNOWFLAKE_LOGIN_TIMEOUT_S": str(sf.login_timeout_s),
+                "NETFLIX_ELT_SNOWFLAKE_STATEMENT_TIMEOUT_S": str(sf.statement_timeout_s),
+            })
+        return env
 
-        ``profiles.yml`` says ``env_var('NETFLIX_ELT_HOME')``; exporting the resolved value
-        means dbt and Dagster always agree on which warehouse file they use.
-        """
+    def export_for_dbt(self, environ: dict | None = None) -> None:
+        """Put ``dbt_env()`` into an environment (a child process's, or this one's for a dbt
+        parse): ``profiles.yml`` reads it."""
         env = os.environ if environ is None else environ
-        env["NETFLIX_ELT_HOME"] = str(self.home)
-        env["NETFLIX_ELT_DUCKDB_MEMORY_LIMIT"] = self.duckdb_memory_limit
+        env.update(self.dbt_env())
         env.setdefault("DBT_TARGET", self.target)

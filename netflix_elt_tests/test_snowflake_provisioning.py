@@ -22,7 +22,7 @@ NASTY_KEYS = [
     "raw/movies/back\\slash'; select 1 --.csv",
 ]
 # Statement shapes sqlglot keeps as an opaque (but tokenised, single) Command.
-COMMAND_PREFIXES = ("grant ", "create role ")
+COMMAND_PREFIXES = ("grant ", "create role ", "alter warehouse ")
 
 
 def parse(sql: str) -> exp.Expression:
@@ -202,12 +202,13 @@ EMULATOR_MACROS_PROBE = (
 def _render_emulator_macros(tmp_path, host: str) -> subprocess.Popen:
     """`dbt compile --inline` on the prod target: renders the macros without connecting."""
     from netflix_elt.dbt_manifest import dbt_executable
-    from netflix_elt.settings import DBT_PROJECT_DIR
+    from netflix_elt.settings import DBT_PROJECT_DIR, Settings
 
     out = tmp_path / (host or "real")
-    env = dict(os.environ, SNOWFLAKE_HOST=host, SNOWFLAKE_ACCOUNT="xy12345", SNOWFLAKE_USER="u",
-               SNOWFLAKE_PASSWORD="not-used", SNOWFLAKE_WAREHOUSE="W", SNOWFLAKE_DATABASE="D",
-               NETFLIX_ELT_HOME=str(tmp_path / "home"), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+    settings = Settings.from_env(dict(
+        NETFLIX_ELT_TARGET="prod", SNOWFLAKE_HOST=host, SNOWFLAKE_ACCOUNT="xy12345", SNOWFLAKE_USER="u",
+        SNOWFLAKE_WAREHOUSE="W", SNOWFLAKE_DATABASE="D", NETFLIX_ELT_HOME=str(tmp_path / "home")))
+    env = dict(os.environ, **settings.dbt_env(), SNOWFLAKE_PASSWORD="not-used", DBT_SEND_ANONYMOUS_USAGE_STATS="false")
     return subprocess.Popen(
         [dbt_executable(), "compile", "--target", "prod", "--quiet", "--no-populate-cache",
          "--profiles-dir", str(DBT_PROJECT_DIR), "--project-dir", str(DBT_PROJECT_DIR),
@@ -272,7 +273,9 @@ def test_the_warehouse_resource_holds_an_env_var_reference_never_the_secret():
     assert (config["account"], config["user"], config["database"], config["warehouse"], config["role"],
             config["schema"]) == ("xy12345.eu-west-1", "NETFLIX_ELT", "MOVIES_DB", "MOVIES_WH", "LOAD_ROLE", "RAW")
     assert (wh.database, wh.stage_mode, wh.emulator) == ("MOVIES_DB", "external", False)
-    assert "additional_snowflake_connection_args" not in config or not config["additional_snowflake_connection_args"]
+    # A real account: no host of ours (the connector derives it), and every wait bounded.
+    assert config["additional_snowflake_connection_args"] == {"socket_timeout": 120}
+    assert (config["login_timeout"], config["network_timeout"]) == (60, 120)
 
 
 def test_dagster_resolves_the_secret_only_when_the_resource_is_initialised(monkeypatch):
@@ -315,7 +318,8 @@ def test_an_emulator_host_is_passed_through_and_selects_the_emulator_mode():
     wh = build_snowflake_warehouse(Settings.from_env(_sf_env(
         SNOWFLAKE_HOST="localhost", SNOWFLAKE_PORT="8080", SNOWFLAKE_PROTOCOL="http")))
     assert wh.emulator and wh.ensure_tables and wh.stage_mode == "internal"
-    assert wh.snowflake.additional_snowflake_connection_args == {"host": "localhost", "port": 8080, "protocol": "http"}
+    assert wh.snowflake.additional_snowflake_connection_args == {
+        "host": "localhost", "port": 8080, "protocol": "http", "socket_timeout": 120}
 
 
 def test_names_come_from_settings_and_cli_overrides_win():

@@ -1,7 +1,8 @@
 """The ``dashboard`` asset: one self-contained HTML page over the marts.
 
-It reads the marts through the ``warehouse`` resource (the DuckDB file; the connection is held
-only for the few aggregate queries, so dbt can take the file's write lock again right after)
+It reads the marts through the ``warehouse`` resource (``marts_connection``: the DuckDB file,
+or Snowflake; a DuckDB connection is held only for the few aggregate queries, so dbt can take
+the file's write lock again right after)
 and writes ``<DashboardSettings.output_dir>/index.html`` with ``build_dashboard``, which the CLI
 and the tests share. The Dagster UI gets the file's path and a markdown preview of each chart.
 """
@@ -12,7 +13,7 @@ import dagster as dg
 
 from netflix_elt.automation import KEEP_FRESH
 from netflix_elt.dashboard import MART_MODELS, build_dashboard
-from netflix_elt.resources.warehouse import DuckDBWarehouse, Warehouse
+from netflix_elt.resources.warehouse import Warehouse
 
 DASHBOARD_KEY = dg.AssetKey("dashboard")
 MART_KEYS = [dg.AssetKey(["marts", name]) for name in MART_MODELS]  # dbt keys: <schema>/<model>
@@ -34,9 +35,7 @@ class DashboardSettings(dg.ConfigurableResource):
     automation_condition=KEEP_FRESH,  # rebuilt when the marts are (netflix_elt/automation.py)
 )
 def dashboard(context: dg.AssetExecutionContext, warehouse: Warehouse, dashboard_settings: DashboardSettings) -> dg.MaterializeResult:
-    if not isinstance(warehouse, DuckDBWarehouse):
-        raise dg.Failure(f"the dashboard reads the local DuckDB warehouse; this run's warehouse is {warehouse.describe()}")
-    with warehouse.duckdb.get_connection() as con:
+    with warehouse.marts_connection() as con:
         result = build_dashboard(con, dashboard_settings.output_dir, source=warehouse.describe())
     h = result.headline
     context.log.info(f"dashboard written to {result.path} ({result.path.stat().st_size:,} bytes)")

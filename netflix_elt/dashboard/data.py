@@ -4,15 +4,18 @@ Every query here reads the ``marts`` schema only and returns at most a few hundr
 the dashboard costs the same on ml-latest-small and ml-25m. Rows come back as plain Python
 values (no pandas / numpy): DECIMALs are cast to DOUBLE in SQL so they serialise to JSON.
 
-``con`` is anything with ``execute(sql, params).fetchall()`` and ``.description`` on the
-result: a DuckDB connection (the local warehouse) or a DB-API cursor.
+``con`` is anything with ``execute(sql).fetchall()`` and ``.description`` on the result: a
+DuckDB connection (the local warehouse) or a DB-API cursor (Snowflake), from
+``Warehouse.marts_connection()``. The SQL is written once for both: no parameters (the
+connectors spell them differently), no ``FILTER`` clause or ``log2`` (Snowflake has neither),
+and column names are read case-insensitively (Snowflake returns them upper-case).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 MARTS_SCHEMA = "marts"
 
@@ -71,22 +74,28 @@ class DashboardData:
     extras: dict = field(default_factory=dict)
 
 
-def query(con, sql: str, params: Sequence[Any] = ()) -> Table:
-    cur = con.execute(sql, list(params))
-    columns = tuple(d[0] for d in cur.description)
+def query(con, sql: str) -> Table:
+    cur = con.execute(sql)
+    columns = tuple(d[0].lower() for d in cur.description)
     return Table(columns, tuple(tuple(r) for r in cur.fetchall()))
 
 
+def _count_if(condition: str) -> str:
+    return f"sum(case when {condition} then 1 else 0 end)"
+
+
 def read_headline(con, schema: str = MARTS_SCHEMA) -> Headline:
-    ratings, users = con.execute(
-        f"""select coalesce(sum(ratings_count), 0), count(*) filter (where ratings_count > 0)
-            from {schema}.mart_user_engagement_summary"""
-    ).fetchone()
-    movies, rated, first, last = con.execute(
-        f"""select count(*), count(*) filter (where ratings_count > 0), min(first_rated_at), max(last_rated_at)
-            from {schema}.mart_movie_releases"""
-    ).fetchone()
-    return Headline(int(ratings), int(users), int(movies), int(rated), first, last)
+    [(ratings, users)] = query(
+        con,
+        f"""select coalesce(sum(ratings_count), 0), {_count_if("ratings_count > 0")}
+            from {schema}.mart_user_engagement_summary""",
+    ).rows
+    [(movies, rated, first, last)] = query(
+        con,
+        f"""select count(*), {_count_if("ratings_count > 0")}, min(first_rated_at), max(last_rated_at)
+            from {schema}.mart_movie_releases""",
+    ).rows
+    return Headline(int(ratings or 0), int(users or 0), int(movies), int(rated or 0), first, last)
 
 
 def read_dashboard_data(con, schema: str = MARTS_SCHEMA) -> DashboardData:
@@ -97,9 +106,8 @@ def read_dashboard_data(con, schema: str = MARTS_SCHEMA) -> DashboardData:
                    cast(avg_rating as double) as avg_rating, cast(positive_share as double) as positive_share,
                    min_ratings_threshold
             from {s}.mart_movie_analysis
-            where rating_rank <= ?
+            where rating_rank <= {int(TOP_MOVIES)}
             order by rating_rank, movie_id""",
-        [TOP_MOVIES],
     )
     bins = ", ".join(f"ratings_{v.replace('.', '_')}" for v in RATING_VALUES)
     genres = query(
@@ -119,23 +127,19 @@ def read_dashboard_data(con, schema: str = MARTS_SCHEMA) -> DashboardData:
                    cast(sum(ratings_count) as double) / nullif(sum(sum(ratings_count)) over (), 0) as ratings_share,
                    cast(avg(avg_rating) as double) as avg_rating,
                    cast(median(ratings_count) as double) as median_ratings_per_user,
-                   count(*) filter (where is_tagger) as taggers
+                   {_count_if("is_tagger")} as taggers
             from {s}.mart_user_engagement_summary
             where ratings_count > 0
             group by engagement_segment
             order by case engagement_segment {order} else 99 end, engagement_segment""",
     )
-    # Users by how many ratings they gave, in log-2 buckets [2^k, 2^(k+1)).
-    ratings_per_user = query(
+    ratings_per_user = _log2_buckets(query(
         con,
-        f"""select cast(pow(2, floor(log2(ratings_count))) as bigint) as ratings_from,
-                   cast(pow(2, floor(log2(ratings_count)) + 1) as bigint) - 1 as ratings_to,
-                   count(*) as users
+        f"""select ratings_count, count(*) as users
             from {s}.mart_user_engagement_summary
             where ratings_count > 0
-            group by 1, 2
-            order by 1""",
-    )
+            group by 1""",
+    ))
     tags = query(
         con,
         f"""select relevance_rank, tag, movies_scored,
@@ -145,9 +149,8 @@ def read_dashboard_data(con, schema: str = MARTS_SCHEMA) -> DashboardData:
                    highly_relevant_movies_count,
                    cast(high_relevance_threshold as double) as high_relevance_threshold
             from {s}.mart_tag_relevance_analysis
-            where relevance_rank <= ?
+            where relevance_rank <= {int(TOP_TAGS)}
             order by relevance_rank, tag""",
-        [TOP_TAGS],
     )
     releases = query(
         con,
@@ -170,3 +173,14 @@ def read_dashboard_data(con, schema: str = MARTS_SCHEMA) -> DashboardData:
         min_ratings_threshold=thresholds[0] if thresholds else None,
         high_relevance_threshold=relevance[0] if relevance else None,
     )
+
+
+def _log2_buckets(counts: Table) -> Table:
+    """Users by how many ratings they gave, in log-2 buckets [2^k, 2^(k+1)), from one row per
+    distinct count (a few thousand at most). Bucketed here, with exact integer arithmetic:
+    warehouses disagree on log functions, and floating-point logs misplace exact powers of 2."""
+    buckets: dict[int, int] = {}
+    for ratings, users in counts.rows:
+        low = 1 << (int(ratings).bit_length() - 1)
+        buckets[low] = buckets.get(low, 0) + int(users)
+    return Table(("ratings_from", "ratings_to", "users"), tuple((low, 2 * low - 1, n) for low, n in sorted(buckets.items())))

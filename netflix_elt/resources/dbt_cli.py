@@ -73,6 +73,10 @@ class LeanDbtCliResource(DbtCliResource):
     warm_start: bool = Field(
         default=False, description="Fork every dbt invocation of a run from one process that has already imported dbt."
     )
+    profile_env: dict[str, str] = Field(
+        default_factory=dict,
+        description="The values profiles.yml reads (Settings.dbt_env: no secrets), handed to every invocation.",
+    )
     _warm: WarmDbtServer | None = PrivateAttr(default=None)
 
     @cached_property
@@ -91,13 +95,15 @@ class LeanDbtCliResource(DbtCliResource):
         # dagster-dbt hands the dbt process this process's environment as it starts it.
         env = self._warm.env() if self._warm is not None else {EXECUTABLE_ENV: dbt_executable()}
         defaults = {name: value for name, value in DBT_DEFAULTS.items() if name not in os.environ}
-        with environment({**defaults, **env}):
+        with environment({**defaults, **self.profile_env, **env}):
             return super().cli(args, **kwargs)
 
 
-def lean_dbt_resource(project_dir: Path, target: str, warm_start: bool = True) -> LeanDbtCliResource:
+def lean_dbt_resource(project_dir: Path, target: str, warm_start: bool = True,
+                      profile_env: Mapping[str, str] | None = None) -> LeanDbtCliResource:
     return LeanDbtCliResource(
         project_dir=str(project_dir), profiles_dir=str(project_dir), target=target, warm_start=warm_start,
+        profile_env=dict(profile_env or {}),
         dbt_executable=str(CLIENT) if warm_start else dbt_executable(),
     )
 

@@ -39,6 +39,8 @@ from netflix_elt.snowflake.sql import literal, qualified
 
 class SnowflakeWarehouse(Warehouse):
     snowflake: SnowflakeResource
+    # The dashboard's connection: the REPORTER role reads MARTS only (provisioning's grants).
+    marts_reader: SnowflakeResource | None = None
     database: str = "NETFLIX_ELT"
     bucket: str = "netflix-elt"
     stage_mode: str = "external"  # external: S3 stage from provisioning; internal: PUT, then COPY
@@ -197,6 +199,13 @@ class SnowflakeWarehouse(Warehouse):
             "passed": unbalanced == 0 and table_rows == loaded and rejects == rejected,
         }
 
+    @contextlib.contextmanager
+    def marts_connection(self):
+        """A cursor of the reporter's connection; its session database is ours, so
+        ``marts.<model>`` names the marts as on DuckDB."""
+        with (self.marts_reader or self.snowflake).get_connection() as con:
+            yield con.cursor()
+
     def row_counts(self) -> dict[str, int]:
         counts = {}
         with self._cursor() as cur:
@@ -261,6 +270,7 @@ def build_snowflake_warehouse(settings: Settings) -> Warehouse:
     resource = snowflake_resource(sf, role=sf.loader_role, database=sf.database, schema="RAW")
     return SnowflakeWarehouse(
         snowflake=resource,
+        marts_reader=snowflake_resource(sf, role=sf.reporter_role, database=sf.database, schema="MARTS"),
         database=sf.database,
         bucket=settings.bucket,
         stage_mode=sf.stage_mode or ("internal" if emulator else "external"),

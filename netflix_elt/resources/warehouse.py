@@ -7,6 +7,7 @@ lifecycle, so the file lock is held only while a load runs and dbt can open the 
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from typing import Callable, Iterable
 
@@ -40,6 +41,12 @@ class Warehouse(dg.ConfigurableResource, ABC):
 
     @abstractmethod
     def row_counts(self) -> dict[str, int]: ...
+
+    @abstractmethod
+    def marts_connection(self) -> contextlib.AbstractContextManager:
+        """Something to read the marts with, for the length of a ``with`` block: it has
+        ``execute(sql)`` returning a result with ``fetchall()`` and ``description`` (a DuckDB
+        connection or a Snowflake cursor). The dashboard reads through it on either warehouse."""
 
 
 class DuckDBWarehouse(Warehouse):
@@ -76,6 +83,11 @@ class DuckDBWarehouse(Warehouse):
             "unbalanced_objects": unbalanced,
             "passed": unbalanced == 0 and table_rows == loaded and rejects == rejected,
         }
+
+    @contextlib.contextmanager
+    def marts_connection(self):
+        with self.duckdb.get_connection() as con:
+            yield con
 
     def row_counts(self) -> dict[str, int]:
         with self.duckdb.get_connection() as con:

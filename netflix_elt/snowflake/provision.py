@@ -62,12 +62,16 @@ class SnowflakeNames:
     warehouse: str = "NETFLIX_ELT_WH"
     warehouse_size: str = "XSMALL"
     auto_suspend_seconds: int = 60
+    statement_timeout_s: int = 3600  # every statement on the warehouse (dbt's and the loads') is bounded
     bucket: str = "netflix-elt"
     integration: str = "NETFLIX_ELT_S3"
     integration_role_arn: str = "arn:aws:iam::123456789012:role/netflix-elt-snowflake"
     loader_role: str = "LOADER"
     transformer_role: str = "TRANSFORMER"
     reporter_role: str = "REPORTER"
+    # The user the pipeline connects as (SNOWFLAKE_USER): granted the three roles, since it loads
+    # (LOADER), runs dbt (TRANSFORMER) and builds the dashboard (REPORTER). None: grant by hand.
+    pipeline_user: str | None = None
 
     @property
     def stage_url(self) -> str:
@@ -114,6 +118,9 @@ class SnowflakeNames:
             "integration_role_arn": sf.integration_role_arn or base.integration_role_arn,
             "loader_role": sf.loader_role or base.loader_role,
             "transformer_role": sf.transformer_role or base.transformer_role,
+            "reporter_role": sf.reporter_role or base.reporter_role,
+            "statement_timeout_s": sf.statement_timeout_s,
+            "pipeline_user": sf.user,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return replace(base, **values)
@@ -203,6 +210,8 @@ def statements(names: SnowflakeNames | None = None, datasets: Iterable[Dataset] 
         f"create warehouse if not exists {wh} warehouse_size = {literal(n.warehouse_size)} "
         f"auto_suspend = {int(n.auto_suspend_seconds)} auto_resume = true initially_suspended = true",
     )
+    add(ACCOUNT, f"alter warehouse {wh} set statement_timeout_in_seconds = {int(n.statement_timeout_s)}",
+        "A statement that runs longer fails instead of holding the warehouse (dbt and the loads alike).")
     add(DATA, f"create database if not exists {db}")
     for schema in SCHEMAS:
         add(DATA, f"create schema if not exists {n.schema(schema)}")
@@ -234,6 +243,8 @@ def statements(names: SnowflakeNames | None = None, datasets: Iterable[Dataset] 
     for role in (loader, transformer, reporter):
         add(ACCOUNT, f"create role if not exists {role}")
         add(ACCOUNT, f"grant role {role} to role SYSADMIN")
+        if n.pipeline_user:
+            add(ACCOUNT, f"grant role {role} to user {ident(n.pipeline_user)}")
         add(ACCOUNT, f"grant usage on warehouse {wh} to role {role}")
         add(ACCOUNT, f"grant usage on database {db} to role {role}")
 
@@ -317,8 +328,14 @@ def snowflake_resource(
                        ("warehouse", warehouse or sf.warehouse)):
         if value:
             kwargs[key] = value
+    # Bounded waits: a dead or erroring endpoint fails the step within these, instead of the
+    # connector retrying for as long as the endpoint answers (seen: 15 minutes of HTTP 500s).
+    kwargs["login_timeout"] = int(getattr(sf, "login_timeout_s", 60))
+    kwargs["network_timeout"] = int(getattr(sf, "network_timeout_s", 120))
+    extra: dict = {"socket_timeout": int(getattr(sf, "network_timeout_s", 120))}
     if sf.host:
-        kwargs["additional_snowflake_connection_args"] = {"host": sf.host, "port": int(sf.port), "protocol": sf.protocol}
+        extra.update({"host": sf.host, "port": int(sf.port), "protocol": sf.protocol})
+    kwargs["additional_snowflake_connection_args"] = extra
     return SnowflakeResource(**kwargs)
 
 

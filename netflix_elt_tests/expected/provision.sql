@@ -4,6 +4,9 @@
 -- Warehouse, database and schemas: SYSADMIN owns them.
 use role SYSADMIN;
 create warehouse if not exists NETFLIX_ELT_WH warehouse_size = 'XSMALL' auto_suspend = 60 auto_resume = true initially_suspended = true;
+
+-- A statement that runs longer fails instead of holding the warehouse (dbt and the loads alike).
+alter warehouse NETFLIX_ELT_WH set statement_timeout_in_seconds = 3600;
 create database if not exists NETFLIX_ELT;
 create schema if not exists NETFLIX_ELT.RAW;
 create schema if not exists NETFLIX_ELT.STAGING;
