@@ -6,6 +6,7 @@
     netflix-elt provision  Snowflake provisioning SQL (--dry-run) or apply it
     netflix-elt screenshots  the README's pictures, made from a built home
     netflix-elt dev        dagster dev on 127.0.0.1, with DAGSTER_HOME under NETFLIX_ELT_HOME
+    netflix-elt dbt-env    the values dbt's profile reads, as shell exports (dbt by hand)
 
 Both use the Dagster instance under ``$NETFLIX_ELT_HOME/dagster_home``, so a headless run
 shows up in the UI's run history and asset catalogue.
@@ -183,6 +184,16 @@ def cmd_prepare(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_dbt_env(args, settings: Settings) -> int:
+    """``eval "$(netflix-elt dbt-env)"`` before running dbt by hand: the same values a run hands
+    to dbt (Settings.dbt_env), so the profile resolves as it does in the pipeline."""
+    import shlex
+
+    for name, value in {**settings.dbt_env(), "DBT_TARGET": settings.target}.items():
+        print(f"export {name}={shlex.quote(value)}")
+    return 0
+
+
 def cmd_deliver(args, settings: Settings) -> int:
     from netflix_elt.deliveries import deliver_movie_change, deliver_ratings_month
     from netflix_elt.movielens import dataset
@@ -223,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="materialize the whole pipeline and print a summary")
     run.add_argument("--json", help="also write the summary (with per-step seconds) to this file")
     sub.add_parser("prepare", help="parse the dbt project into its manifest (done by make setup)")
+    sub.add_parser("dbt-env", help="print the values dbt's profile reads as shell exports (for dbt by hand)")
     dev = sub.add_parser("dev", help="open the Dagster UI (dagster dev) on 127.0.0.1 with the same state")
     dev.add_argument("--port", type=int, default=3000)
     deliver = sub.add_parser("deliver", help="drop a new delivery into the object store (to watch the sensor)")
@@ -241,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         return DELEGATED[argv[0]](argv[1:])
     args = parser.parse_args(argv)
     settings = Settings.from_env()
-    return {"run": cmd_run, "dev": cmd_dev, "prepare": cmd_prepare, "deliver": cmd_deliver}[args.command](args, settings)
+    commands = {"run": cmd_run, "dev": cmd_dev, "prepare": cmd_prepare, "deliver": cmd_deliver, "dbt-env": cmd_dbt_env}
+    return commands[args.command](args, settings)
 
 
 if __name__ == "__main__":
