@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import yaml
@@ -15,7 +16,7 @@ ENV_VAR = re.compile(r"env_var\('(?P<name>[A-Z0-9_]+)'(?P<default>\s*,)?")
 def _profile_outputs() -> dict[str, str]:
     """Each output of profiles.yml as its YAML text (env_var calls are inside its values)."""
     profile = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())["netflix_elt"]["outputs"]
-    return {name: yaml.safe_dump(output) for name, output in profile.items()}
+    return {name: json.dumps(output) for name, output in profile.items()}
 
 
 def test_every_value_the_dbt_profile_reads_without_a_default_comes_from_settings_dbt_env():
