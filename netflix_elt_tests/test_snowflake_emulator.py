@@ -135,7 +135,7 @@ def test_a_loopback_host_selects_the_emulator_mode_and_a_real_one_does_not(fakes
     env = dict(fakesnow_env, SNOWFLAKE_HOST="")
     wh = build_snowflake_warehouse(_settings(env))
     assert not wh.emulator and wh.stage_mode == "external" and not wh.ensure_tables
-    assert wh.snowflake.additional_snowflake_connection_args is None
+    assert "host" not in wh.snowflake.additional_snowflake_connection_args  # derived from the account
 
 
 def test_copy_into_loads_every_row_of_the_object_with_its_source_key(warehouse, store):
@@ -235,9 +235,10 @@ class DbtOnEmulator:
                "--profiles-dir", str(DBT_PROJECT_DIR), "--project-dir", str(DBT_PROJECT_DIR),
                "--target-path", str(self.target), "--log-path", str(self.target / "logs"),
                "--vars", json.dumps({"min_ratings_for_top_movies": DBT_MIN_RATINGS})]
-        env = dict(os.environ, **self.env, NETFLIX_ELT_HOME=str(self.home), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
-        env.pop("SNOWFLAKE_ROLE", None)
-        env.pop("SNOWFLAKE_SCHEMA", None)
+        # What a run hands dbt (Settings.dbt_env), from the emulator's settings alone.
+        settings = Settings.from_env({**self.env, "NETFLIX_ELT_TARGET": "prod", "NETFLIX_ELT_HOME": str(self.home)})
+        env = dict(os.environ, **settings.dbt_env(), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+        env[SnowflakeSettings.PASSWORD_ENV] = self.env[SnowflakeSettings.PASSWORD_ENV]
         run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
         self.runs.append(run)
         return run
