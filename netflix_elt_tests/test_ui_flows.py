@@ -121,7 +121,7 @@ def test_the_sensor_loads_a_month_delivered_after_it_was_switched_on_exactly_onc
     try:
         # Its first tick starts the cursor ("now"): what was there before is a backfill's job.
         ticks = _wait_ticks(stack, lambda ts: any(t["status"] != "STARTED" for t in ts), 120, "first tick")
-        assert not any(t["status"] == "FAILURE" for t in ticks), [t["error"] for t in ticks]
+        assert not any(t["status"] == "FAILURE" for t in ticks), "\n\n".join(t["error"] or "" for t in ticks)
         first_tick_ids = {t["tickId"] for t in ticks}
 
         delivered = netflix_elt(stack.home, "deliver", "ratings", "--month", DELIVERED_MONTH,
@@ -132,7 +132,7 @@ def test_the_sensor_loads_a_month_delivered_after_it_was_switched_on_exactly_onc
                                                    if t["tickId"] not in first_tick_ids), 240, "tick requesting a run")
         new_ticks = [t for t in ticks if t["tickId"] not in first_tick_ids]
         failures = [t["error"] for t in new_ticks if t["status"] == "FAILURE"]
-        assert not failures, failures
+        assert not failures, "sensor tick failed:\n" + "\n\n".join(failures)
         requested = [run_id for t in new_ticks for run_id in t["runIds"]]
         assert len(requested) == 1, new_ticks
         run_id = requested[0]
