@@ -22,7 +22,8 @@ see netflix_elt/resources/dbt_cli.py for what else is trimmed per invocation.
 Tests that span two of these (``assert_fct_ratings_reconciles_with_staging`` reads
 stg_ratings and fct_ratings) must run with the later one: the upstream op uses dbt's
 ``cautious`` indirect selection (a test runs only when all its parents are selected), the
-others the default ``eager``.
+others the default ``eager``. A subset of a step runs exactly its selected checks
+(``_test_selection``).
 
 Every dbt source's asset key is ``raw/<table>``, the key of the raw-table asset that loads it,
 so lineage runs unbroken from each S3 file to every mart. dbt tests become asset checks on
@@ -114,7 +115,7 @@ def ratings_window_env(start: datetime, end: datetime) -> dict[str, str]:
     pool="duckdb_warehouse",  # one writer at a time (netflix_elt/instance.py)
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    yield from _build(context, dbt, _cautious_unless_subset(context))
+    yield from _build(context, dbt, _test_selection(context, dbt_models, ["--indirect-selection", "cautious"]))
 
 
 # dbt unit tests check the models' logic against fixed inputs, not the data: as dbt advises,
@@ -129,11 +130,24 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[st
     keep_partial_parse(invocation, dbt_project.project_dir)
 
 
-def _cautious_unless_subset(context) -> list[str]:
-    # When Dagster runs a subset it selects tests explicitly itself; leave that alone.
-    if set(context.selected_asset_keys) != set(context.assets_def.keys):
-        return []
-    return ["--indirect-selection", "cautious"]
+def _test_selection(context: dg.AssetExecutionContext, full_def: dg.AssetsDefinition, whole_step: list[str]) -> list[str]:
+    """Which dbt tests run with the models, so that they are exactly the selected checks.
+
+    The whole step (``netflix-elt run``, a sensor run, a backfill of the whole step) keeps
+    ``whole_step``: an indirect-selection mode that leaves a test spanning two steps to the later
+    one. A subset (the UI's "Materialize selected", a backfill of some assets, automation) is
+    selected by dagster-dbt, model by model, with dbt's default ``eager`` tests: every test on a
+    selected model runs, a relationship to a model of another step included (cautious or
+    buildable would drop it, and Dagster would report the check as never evaluated). Eager also
+    picks tests that belong to a model left out (the rollups' reconcile test when only
+    fct_ratings is rebuilt, which would fail against rollups not rebuilt yet), so the step's
+    checks that were not selected are excluded by name (a check's name is its dbt test's).
+    """
+    if not context.is_subset:
+        return whole_step
+    selected = {key.name for key in context.selected_asset_check_keys}
+    left_out = sorted({key.name for key in full_def.check_keys} - selected)
+    return ["--exclude", " ".join(left_out)] if left_out else []
 
 
 HEAVY_WINDOW_MONTHS = 12  # above this, the partitioned step runs one dbt model at a time on DuckDB
@@ -161,7 +175,7 @@ def dbt_fct_ratings(context: dg.AssetExecutionContext, dbt: DbtCliResource, conf
     context.log.info(f"fct_ratings window [{env['NETFLIX_ELT_RATINGS_WINDOW_START']}, {env['NETFLIX_ELT_RATINGS_WINDOW_END']})")
     # buildable: a test runs when all its parents are selected or upstream of the selection,
     # so the rollups' reconcile test waits for the rollups when only fct_ratings is rebuilt.
-    args = ["--indirect-selection", "buildable"]
+    args = _test_selection(context, dbt_fct_ratings, ["--indirect-selection", "buildable"])
     if dbt.target == "local" and len(months_in_window(window.start, window.end)) > HEAVY_WINDOW_MONTHS:
         # A long window is a few heavy models (25M ratings into two rollups at once on a full
         # run): DuckDB already spreads each query over every core, and two at a time only
@@ -183,7 +197,7 @@ def dbt_fct_ratings(context: dg.AssetExecutionContext, dbt: DbtCliResource, conf
     pool="duckdb_warehouse",  # one writer at a time (netflix_elt/instance.py)
 )
 def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    yield from _build(context, dbt, [])
+    yield from _build(context, dbt, _test_selection(context, dbt_marts, []))
 
 
 DBT_ASSETS = [dbt_models, dbt_fct_ratings, dbt_marts]
