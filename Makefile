@@ -35,7 +35,17 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 
-test: setup $(CHROMIUM)
+# The production-topology test starts PostgreSQL 15 from its server binaries (as the `postgres`
+# user when run as root); no cluster of the package's own is created or started.
+PG_INITDB := /usr/lib/postgresql/15/bin/initdb
+
+$(PG_INITDB):
+	mkdir -p /etc/postgresql-common
+	grep -qs '^create_main_cluster' /etc/postgresql-common/createcluster.conf || echo 'create_main_cluster = false' >> /etc/postgresql-common/createcluster.conf
+	DEBIAN_FRONTEND=noninteractive apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql-15
+
+test: setup $(CHROMIUM) $(PG_INITDB)
 	$(BIN)/python -m pytest
 
 dev: setup

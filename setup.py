@@ -20,6 +20,8 @@ setup(
         f"dagster-aws=={DAGSTER_INTEGRATIONS}",
         f"dagster-snowflake=={DAGSTER_INTEGRATIONS}",
         f"dagster-duckdb=={DAGSTER_INTEGRATIONS}",
+        # Run, event and schedule storage in PostgreSQL for the production topology (deploy/).
+        f"dagster-postgres=={DAGSTER_INTEGRATIONS}",
         "dbt-core>=1.11,<1.12",
         "dbt-duckdb>=1.11,<1.12",
         "dbt-snowflake>=1.12,<1.13",
