@@ -3,7 +3,9 @@
 ``netflix-elt deliver ratings --month 2026-11`` writes a month of ratings by new users (ids
 above every existing one, so no (user, movie) pair collides with history) for existing
 movies. ``netflix-elt deliver movie --movie-id 1 --title "..."`` re-delivers movies.csv with
-one title changed, which the SCD2 snapshot then records as a new version.
+one title changed, which the SCD2 snapshot then records as a new version. The extract does not
+undo either: it never overwrites an object someone else delivered since it last wrote it (see
+``netflix_elt.assets.extract_state``), so the next ``netflix-elt run`` keeps the changed title.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ def deliver_ratings_month(store: ObjectStore, movies_csv: Path, month: str, rows
     first_user = FIRST_DELIVERED_USER_ID + ((start.year - 1995) * 12 + start.month - 1) * (MAX_ROWS_PER_MONTH // RATINGS_PER_NEW_USER)
     lo, span = int(start.timestamp()), int((end - start).total_seconds())
     movie_columns = ", ".join(f"'{c.name}': '{c.sql_type}'" for c in dataset("movies").columns)
+    if work_dir is not None:
+        Path(work_dir).mkdir(parents=True, exist_ok=True)  # a fresh home has no scratch folder yet
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         out = Path(tmp) / ds.file_name
         con = duckdb.connect()

@@ -12,10 +12,19 @@ would be against real deliveries.
   store renames them into place). Source rows that cannot be placed in a month (no valid
   timestamp, or a time outside the partition range) are kept in the quarantine folder and
   counted in the metadata: nothing is dropped silently.
+- A source file that fails the checks (empty, wrong header, truncated) is refused before
+  anything is written: nothing of it lands in ``raw/``, and the step fails without retries
+  (a broken source stays broken; object-store faults keep their retries).
+- Idempotent, and a delivery wins: an object is written only if it is absent, or it is the one
+  the extract last wrote and the source's bytes changed. Unchanged bytes are never rewritten
+  (the object keeps its ETag, and the sensor sees nothing new); an object someone else
+  delivered since is kept, with a warning and ``kept_deliveries`` in the metadata, unless the
+  run's config says ``replace_deliveries: true`` (Launchpad: ``ops: s3__movies: config:
+  replace_deliveries: true``). The rule and where its record lives (``_netflix_elt/extract/
+  <dataset>.json`` in the store): ``extract_state``.
 """
 
 
-import hashlib
 import json
 import shutil
 import tempfile
@@ -27,10 +36,12 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import Field
 
 from netflix_elt.assets.store_faults import store_faults
-from netflix_elt.layout import object_key
-from netflix_elt.loading.inspect_file import FileFacts, header_of, inspect_file, validate_delivery
+from netflix_elt.assets import extract_state as state
+from netflix_elt.layout import dataset_prefix, object_key
+from netflix_elt.loading.inspect_file import DeliveryError, FileFacts, header_of, inspect_file, validate_delivery
 from netflix_elt.movielens import CSV_READ_OPTIONS, DATASETS, Dataset
 from netflix_elt.partitions import ratings_monthly
 from netflix_elt.resources.movielens_source import MovieLensSource, SourceFile
@@ -63,38 +74,35 @@ def _source_signature(src: SourceFile) -> str:
     return f"{src.origin}|{st.st_size}|{st.st_mtime_ns}"
 
 
-def _deliver_file(src: SourceFile, key: str, store: ObjectStore, settings: ExtractSettings) -> tuple[StoredObject, bool]:
-    """Upload unless this exact source file is already the current object (saves re-uploading GBs)."""
-    record = Path(settings.work_dir) / "deliveries" / (hashlib.sha1(key.encode()).hexdigest() + ".json")
-    signature = _source_signature(src)
-    if record.exists():
-        seen = json.loads(record.read_text())
-        try:
-            current = store.head(key)
-        except Exception:  # noqa: BLE001 - not there (any more): deliver again
-            current = None
-        if current and seen == {"signature": signature, "etag": current.etag}:
-            return current, False
-    obj = store.put_file(src.path, key)
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"signature": signature, "etag": obj.etag}))
-    return obj, True
+class ExtractConfig(dg.Config):
+    """Run config of every extract asset (Launchpad: ``ops: s3__<dataset>: config: ...``)."""
+
+    replace_deliveries: bool = Field(
+        default=False,
+        description=(
+            "Write the source over objects someone else delivered since the extract last wrote them "
+            "(by default such deliveries are kept, and listed in the metadata as kept_deliveries)."
+        ),
+    )
 
 
-def _file_metadata(ds: Dataset, src: SourceFile, facts: FileFacts, obj: StoredObject, uploaded: bool,
-                   store: ObjectStore) -> dict:
-    validate_delivery(facts, ds, where=f"source file {src.origin}")
-    return {
-        "key": obj.key,
-        "location": store.describe(obj.key),
-        "etag": obj.etag,
-        "content_hash": facts.content_hash,
-        "bytes": dg.MetadataValue.int(obj.size),
-        "rows": dg.MetadataValue.int(facts.records),
-        "source": src.origin,
-        "synthetic": src.synthetic,
-        "uploaded": uploaded,
-    }
+def _checked(facts: FileFacts, ds: Dataset, src: SourceFile) -> list[str]:
+    """``validate_delivery`` on the source, before anything is written: a refused source fails the
+    step without retries (retrying cannot mend a file) and leaves the store as it was."""
+    try:
+        return validate_delivery(facts, ds, where=f"source file {src.origin}")
+    except DeliveryError as err:
+        raise dg.Failure(f"{err}. Nothing was written to the object store.", allow_retries=False) from None
+
+
+def _warn_kept(context: dg.AssetExecutionContext, ds: Dataset, store: ObjectStore, kept: list[StoredObject], source: str) -> None:
+    if kept:
+        where = store.describe(kept[0].key) if len(kept) == 1 else f"{len(kept)} objects under {store.describe(dataset_prefix(ds))}"
+        context.log.warning(
+            f"{where}: delivered by someone else since the extract last wrote them, kept (not overwritten "
+            f"with {source}): {[f'{o.key} (ETag {o.etag})' for o in kept[:20]]}. To overwrite them, run "
+            f"s3/{ds.name} with the config replace_deliveries: true."
+        )
 
 
 def build_file_asset(ds: Dataset) -> dg.AssetsDefinition:
@@ -105,16 +113,47 @@ def build_file_asset(ds: Dataset) -> dg.AssetsDefinition:
         description=f"{ds.file_name} delivered to the object store at {object_key(ds)}. {ds.description}",
         metadata={"dataset": ds.name, "columns": ", ".join(ds.column_names)},
     )
-    def _extract(source: MovieLensSource, object_store: ObjectStore, extract_settings: ExtractSettings) -> dg.MaterializeResult:
+    def _extract(context: dg.AssetExecutionContext, config: ExtractConfig, source: MovieLensSource,
+                 object_store: ObjectStore, extract_settings: ExtractSettings) -> dg.MaterializeResult:
         src = source.locate(ds)
-        # The source is read for its facts while it is copied: both wait on I/O or hash outside
-        # the GIL (genome_scores at ml-25m, 272 MB: 0.7 s one after the other, 0.45 s together).
+        key = object_key(ds)
+        _checked(_peek_file(src.path), ds, src)  # constant time, and before anything is written
+        size = src.path.stat().st_size
+        with store_faults():
+            current = state.find(object_store, key)
+            records = state.load_state(object_store, ds.name, context.log.warning) if current else {}
+        # The source is read for its facts (content hash, rows) while it is copied where that can
+        # be: both wait on I/O or hash outside the GIL (genome_scores at ml-25m, 272 MB: 0.7 s one
+        # after the other, 0.45 s together). A store that keeps the hash needs it before the copy.
         with ThreadPoolExecutor(max_workers=1) as pool:
             inspected = pool.submit(inspect_file, src.path)
             with store_faults():
-                obj, uploaded = _deliver_file(src, object_key(ds), object_store, extract_settings)
+                decision = state.decide(current, records.get(key), size, lambda: inspected.result().content_hash,
+                                        lambda: state.object_hash(object_store, key), config.replace_deliveries)
+                obj = current
+                if decision in state.WRITES:
+                    content_hash = inspected.result().content_hash if object_store.keeps_content_hash else None
+                    obj = object_store.put_file(src.path, key, content_hash)
             facts = inspected.result()
-        return dg.MaterializeResult(metadata=_file_metadata(ds, src, facts, obj, uploaded, object_store))
+        if decision in state.WRITES or decision == state.ADOPTED:
+            with store_faults():
+                state.save_state(object_store, ds.name, {key: state.Record(obj.etag, facts.content_hash, obj.size)},
+                                 Path(extract_settings.work_dir))
+        _warn_kept(context, ds, object_store, [obj] if decision == state.KEPT else [], src.origin)
+        return dg.MaterializeResult(metadata={
+            "key": obj.key,
+            "location": object_store.describe(obj.key),
+            "etag": obj.etag,
+            "content_hash": facts.content_hash,
+            "bytes": dg.MetadataValue.int(obj.size),
+            "rows": dg.MetadataValue.int(facts.records),
+            "source": src.origin,
+            "synthetic": src.synthetic,
+            "uploaded": decision in state.WRITES,
+            "extract": decision,
+            "kept_deliveries": dg.MetadataValue.json([obj.key] if decision == state.KEPT else []),
+            "replaced_deliveries": dg.MetadataValue.json([obj.key] if decision == state.REPLACED else []),
+        })
 
     _extract.__name__ = f"s3_{ds.name}"
     return _extract
@@ -251,12 +290,13 @@ def build_monthly_file_asset(ds: Dataset) -> dg.AssetsDefinition:
     )
     def _extract(
         context: dg.AssetExecutionContext,
+        config: ExtractConfig,
         source: MovieLensSource,
         object_store: ObjectStore,
         extract_settings: ExtractSettings,
     ) -> dg.MaterializeResult:
         src = source.locate(ds)
-        file_columns = validate_delivery(_peek_file(src.path), ds, where=f"source file {src.origin}")
+        file_columns = _checked(_peek_file(src.path), ds, src)  # before anything is written
         window = context.partition_time_window
         first = ratings_monthly.get_first_partition_window()
         last = ratings_monthly.get_last_partition_window()
@@ -267,13 +307,11 @@ def build_monthly_file_asset(ds: Dataset) -> dg.AssetsDefinition:
             counts = split_ratings_by_month(src.path, split, (window.start, window.end), bounds, file_columns,
                                             extract_settings.duckdb_memory_limit)
             months = sorted(m for m in counts if not m.startswith("_"))  # months without ratings: nothing to deliver
-            keys, etags, size = [], {}, 0
-            for month in months:
-                with store_faults():
-                    obj = object_store.move_file(split / f"{month}.csv", object_key(ds, month))
-                keys.append(obj.key)
-                etags[obj.key] = obj.etag
-                size += obj.size
+            objects, decisions = _deliver_months(ds, {object_key(ds, m): split / f"{m}.csv" for m in months},
+                                                 object_store, config.replace_deliveries, extract_settings, context)
+            keys = list(objects)
+            etags = {k: o.etag for k, o in objects.items()}
+            size = sum(o.size for o in objects.values())
             rows = sum(counts[m] for m in months)
             quarantined = _quarantine(split, counts, Path(extract_settings.quarantine_dir) / ds.name)
         if quarantined:
@@ -291,11 +329,54 @@ def build_monthly_file_asset(ds: Dataset) -> dg.AssetsDefinition:
                 "source": src.origin,
                 "source_signature": _source_signature(src),
                 "quarantined_rows": dg.MetadataValue.int(sum(quarantined.values())),
+                **{f"objects_{name}": dg.MetadataValue.int(sum(d == decision for d in decisions.values()))
+                   for name, decision in (("written", state.ABSENT), ("unchanged", state.UNCHANGED), ("adopted", state.ADOPTED))},
+                "kept_deliveries": dg.MetadataValue.json(sorted(k for k, d in decisions.items() if d == state.KEPT)),
+                "replaced_deliveries": dg.MetadataValue.json(sorted(k for k, d in decisions.items() if d == state.REPLACED)),
             }
         )
 
     _extract.__name__ = f"s3_{ds.name}"
     return _extract
+
+
+def _deliver_months(ds: Dataset, files: dict[str, Path], store: ObjectStore, replace_deliveries: bool,
+                    settings: ExtractSettings, context: dg.AssetExecutionContext) -> tuple[dict[str, StoredObject], dict[str, str]]:
+    """Deliver the split's month files by the rule of ``extract_state``: the objects at their keys
+    afterwards, and the decision per key.
+
+    One listing gives every month's current ETag and size. Every month file is hashed (in threads:
+    hashlib releases the GIL; 650 MB at ml-25m), as a write records its hash and an unchanged size
+    needs it; the objects are read only where the rule asks (an unrecorded or delivered object of
+    the same size: S3's metadata, else its bytes), in threads too."""
+    with store_faults():
+        current = {o.key: o for o in store.list_objects(dataset_prefix(ds)) if o.key in files}
+        records = state.load_state(store, ds.name, context.log.warning) if current else {}
+    hashes = dict(zip(files, state.hash_files(files.values())))
+    sizes = {key: path.stat().st_size for key, path in files.items()}
+    foreign = [k for k, o in current.items() if (r := records.get(k)) is None or r.etag != o.etag]
+    to_read = [k for k in foreign if current[k].size == sizes[k]]
+    with store_faults(), ThreadPoolExecutor(max_workers=min(4, len(to_read) or 1)) as pool:
+        object_hashes = dict(zip(to_read, pool.map(lambda k: state.object_hash(store, k), to_read)))
+    decisions = {
+        key: state.decide(current.get(key), records.get(key), sizes[key], lambda k=key: hashes[k],
+                          lambda k=key: object_hashes[k], replace_deliveries)
+        for key in files
+    }
+    objects, updates = dict(current), {}
+    try:
+        for key, decision in decisions.items():
+            if decision in state.WRITES:
+                with store_faults():
+                    objects[key] = store.move_file(files[key], key, hashes[key] if store.keeps_content_hash else None)
+                updates[key] = state.Record(objects[key].etag, hashes[key], objects[key].size)
+            elif decision == state.ADOPTED:
+                updates[key] = state.Record(current[key].etag, hashes[key], current[key].size)
+    finally:  # what was written is recorded, also when a later write failed
+        with store_faults():
+            state.save_state(store, ds.name, updates, Path(settings.work_dir))
+    _warn_kept(context, ds, store, [current[k] for k, d in decisions.items() if d == state.KEPT], "the source's month")
+    return {key: objects[key] for key in files}, decisions
 
 
 def _peek_file(path: Path) -> FileFacts:

@@ -10,6 +10,9 @@ never know which one they talk to:
 - ``head(key)`` / ``put_file(path, key)`` / ``local_copy(key)``;
 - ``move_file(path, key)``: ``put_file`` for a local file the caller no longer needs, which
   the folder store renames into place instead of copying (S3 uploads it, then it is deleted).
+- ``put_file`` / ``move_file`` take an optional ``content_hash`` of the file (the extract's);
+  S3 keeps it in the object's user metadata, where ``stored_content_hash(key)`` reads it back
+  without downloading the object. The folder store keeps none (reading it locally is cheap).
 
 Writes are atomic in both: S3 PUTs are, and the folder store writes to a hidden temporary
 name and renames, so nothing ever reads a half-written object. Temporary names are never
@@ -27,11 +30,14 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import ClassVar, Iterator
 
 import dagster as dg
 
 TEMP_PREFIX = ".tmp-"  # folder-store temporary names; also how S3 uploaders often mark them
+# The S3 user-metadata field (x-amz-meta-...) with the extract's hash of an object's bytes:
+# blake2b, 16-byte digest, hex, as ``inspect_file`` computes ``content_hash``.
+CONTENT_HASH_METADATA = "netflix-elt-blake2b"
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,9 @@ PERMANENT_S3_CODES = frozenset({
 class ObjectStore(dg.ConfigurableResource, ABC):
     """What every store offers. Keys are bucket-relative, e.g. ``raw/movies/movies.csv``."""
 
+    # Whether put_file keeps the content hash it is given (so a writer computes it first).
+    keeps_content_hash: ClassVar[bool] = False
+
     @abstractmethod
     def describe(self, key: str = "") -> str:
         """Human-readable location for messages, e.g. ``s3://bucket/key (endpoint ...)``."""
@@ -79,14 +88,20 @@ class ObjectStore(dg.ConfigurableResource, ABC):
     def head(self, key: str) -> StoredObject: ...
 
     @abstractmethod
-    def put_file(self, path: Path, key: str) -> StoredObject: ...
+    def put_file(self, path: Path, key: str, content_hash: str | None = None) -> StoredObject:
+        """Upload ``path`` as ``key``; a store that can keep ``content_hash`` with the object does."""
 
-    def move_file(self, path: Path, key: str) -> StoredObject:
+    def move_file(self, path: Path, key: str, content_hash: str | None = None) -> StoredObject:
         """``put_file`` for a local file the caller no longer needs: the file is gone afterwards,
         and a store that can take it over without copying it (the folder store) does."""
-        obj = self.put_file(path, key)
+        obj = self.put_file(path, key, content_hash)
         path.unlink()
         return obj
+
+    def stored_content_hash(self, key: str) -> str | None:
+        """The content hash given to ``put_file`` when this object was written, if the store kept
+        one (S3: user metadata); None otherwise, and the caller reads the bytes."""
+        return None
 
     @abstractmethod
     def local_copy(self, key: str) -> contextlib.AbstractContextManager[Path]:
@@ -171,7 +186,7 @@ class FolderObjectStore(ObjectStore):
             # Gone between listing and reading: a retry lists again and no longer sees it.
             raise ObjectStoreError(f"object not found: {self.describe(key)}", transient=True) from None
 
-    def put_file(self, path: Path, key: str) -> StoredObject:
+    def put_file(self, path: Path, key: str, content_hash: str | None = None) -> StoredObject:
         dest = self._path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=dest.parent)
@@ -186,7 +201,7 @@ class FolderObjectStore(ObjectStore):
             raise
         return self._stat(key, dest)
 
-    def move_file(self, path: Path, key: str) -> StoredObject:
+    def move_file(self, path: Path, key: str, content_hash: str | None = None) -> StoredObject:
         """Rename the file into place: atomic like ``put_file``, without copying a byte (the
         extract's scratch folder and the store are both under NETFLIX_ELT_HOME). Across
         filesystems it is copied instead.
@@ -206,7 +221,7 @@ class FolderObjectStore(ObjectStore):
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise
-            return super().move_file(path, key)
+            return super().move_file(path, key, content_hash)
         return self._stat(key, dest)
 
     @contextlib.contextmanager

@@ -9,12 +9,19 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import ClassVar, Iterator
 
 from dagster_aws.s3 import S3Resource
 from pydantic import PrivateAttr
 
-from netflix_elt.resources.object_store import PERMANENT_S3_CODES, TEMP_PREFIX, ObjectStore, ObjectStoreError, StoredObject
+from netflix_elt.resources.object_store import (
+    CONTENT_HASH_METADATA,
+    PERMANENT_S3_CODES,
+    TEMP_PREFIX,
+    ObjectStore,
+    ObjectStoreError,
+    StoredObject,
+)
 
 
 class S3ObjectStore(ObjectStore):
@@ -27,6 +34,8 @@ class S3ObjectStore(ObjectStore):
     s3: S3Resource
     bucket: str
     work_dir: str = tempfile.gettempdir()
+
+    keeps_content_hash: ClassVar[bool] = True  # in the object's user metadata
 
     _client = PrivateAttr(default=None)
 
@@ -73,12 +82,20 @@ class S3ObjectStore(ObjectStore):
             raise self._fail("head", key, exc) from None
         return StoredObject(key=key, etag=r["ETag"].strip('"'), size=r["ContentLength"], last_modified=r["LastModified"].timestamp())
 
-    def put_file(self, path: Path, key: str) -> StoredObject:
+    def put_file(self, path: Path, key: str, content_hash: str | None = None) -> StoredObject:
+        extra = {"Metadata": {CONTENT_HASH_METADATA: content_hash}} if content_hash else None
         try:
-            self._c().upload_file(str(path), self.bucket, key)  # multipart, streamed from disk
+            self._c().upload_file(str(path), self.bucket, key, ExtraArgs=extra)  # multipart, streamed from disk
         except Exception as exc:  # noqa: BLE001
             raise self._fail("upload", key, exc) from None
         return self.head(key)
+
+    def stored_content_hash(self, key: str) -> str | None:
+        try:
+            r = self._c().head_object(Bucket=self.bucket, Key=key)
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail("head", key, exc) from None
+        return r.get("Metadata", {}).get(CONTENT_HASH_METADATA) or None
 
     @contextlib.contextmanager
     def local_copy(self, key: str) -> Iterator[Path]:
