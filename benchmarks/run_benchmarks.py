@@ -115,7 +115,9 @@ def compile_dbt(home: Path, target_path: Path) -> dict:
     """`dbt compile` against the built warehouse: the exact SQL of every model, seed and test.
     Not timed, and parsed from scratch: a parse saved in the work folder by another checkout
     once compiled that checkout's test configs here."""
-    env = dict(os.environ, NETFLIX_ELT_HOME=str(home))
+    from netflix_elt.settings import Settings
+
+    env = dict(os.environ, **Settings.from_env({"NETFLIX_ELT_HOME": str(home)}).dbt_env())
     dbt = str(Path(sys.executable).with_name("dbt"))
     subprocess.run(
         [dbt, "compile", "--project-dir", str(REPO / "dbt_project"), "--profiles-dir", str(REPO / "dbt_project"),

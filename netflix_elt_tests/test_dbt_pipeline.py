@@ -132,7 +132,7 @@ def test_a_failing_blocking_data_test_stops_its_downstream(copy_of_built):
 
 def _dbt_test(settings, window: tuple[str, str], target: Path) -> dict[str, str]:
     """`dbt test` on the ratings window step's models over one window: status per test name."""
-    env = dict(os.environ, NETFLIX_ELT_HOME=str(settings.home), NETFLIX_ELT_RATINGS_WINDOW_START=window[0],
+    env = dict(os.environ, **settings.dbt_env(), NETFLIX_ELT_RATINGS_WINDOW_START=window[0],
                NETFLIX_ELT_RATINGS_WINDOW_END=window[1])
     subprocess.run(
         [dbt_executable(), "test", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
@@ -149,7 +149,7 @@ def test_the_dbt_unit_tests_pass_here_since_pipeline_runs_leave_them_out(built, 
     subprocess.run(
         [dbt_executable(), "test", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
          "--select", "test_type:unit", "--target-path", str(target), "--quiet"],
-        env=dict(os.environ, NETFLIX_ELT_HOME=str(settings.home)), cwd=DBT_PROJECT_DIR, check=False,
+        env=dict(os.environ, **settings.dbt_env()), cwd=DBT_PROJECT_DIR, check=False,
     )
     results = json.loads((target / "run_results.json").read_text())["results"]
     unit_tests = [uid for uid in json.loads((target / "manifest.json").read_text())["unit_tests"]]
