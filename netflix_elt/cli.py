@@ -15,6 +15,7 @@ shows up in the UI's run history and asset catalogue.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -38,26 +39,28 @@ def _instance(settings: Settings):
     return instance
 
 
-def run_all(settings: Settings, instance=None, selection=None) -> dict:
-    """Materialize everything in ONE run: all ratings months as a partition range, plus every
-    unpartitioned asset and all checks. Returns the summary it prints."""
+def run_all(settings: Settings, instance=None, progress=None) -> dict:
+    """Materialize everything in ONE run of the job ``full_pipeline``: all ratings months as a
+    partition range, plus every unpartitioned asset and all checks. Returns the summary it
+    prints. ``progress``: a text stream that gets a line as each step starts and ends."""
+    import uuid
+
     import dagster as dg
 
-    from netflix_elt.definitions import build_definitions
+    from netflix_elt.definitions import FULL_PIPELINE_JOB, build_definitions
     from netflix_elt.partitions import ratings_monthly
 
     defs = build_definitions(settings)
     instance = instance or _instance(settings)
     keys = ratings_monthly.get_partition_keys()
+    marker = {"netflix_elt/invocation": uuid.uuid4().hex}  # how the progress watcher finds the run
     started = time.monotonic()
-    result = dg.materialize(
-        defs.assets,
-        resources=defs.resources,
-        instance=instance,
-        selection=selection,
-        tags={"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]},
-        raise_on_error=False,
-    )
+    with _StepProgress(instance, marker, progress, started):
+        result = defs.get_job_def(FULL_PIPELINE_JOB).execute_in_process(
+            instance=instance,
+            tags={"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1], **marker},
+            raise_on_error=False,
+        )
     elapsed = time.monotonic() - started
     checks = [e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     failed_steps = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
@@ -77,6 +80,101 @@ def run_all(settings: Settings, instance=None, selection=None) -> dict:
         "step_seconds": _step_seconds(result),
     }
     return summary
+
+
+class _StepProgress:
+    """A line per step as it starts and ends, read from the instance's event log (the same
+    records the UI shows) by a background thread while the run executes in this process."""
+
+    EVENTS = ("STEP_START", "STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED", "STEP_UP_FOR_RETRY")
+
+    def __init__(self, instance, marker: dict, out, started: float, poll_s: float = 0.25):
+        import threading
+
+        self.instance, self.marker, self.out, self.started, self.poll_s = instance, marker, out, started, poll_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="netflix-elt-progress", daemon=True)
+        self._cursor = None
+        self._run_id = None
+
+    def __enter__(self):
+        if self.out is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.out is not None:
+            self._stop.set()
+            self._thread.join(timeout=5)
+            self._print_new()  # whatever landed after the last poll
+        return False
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.poll_s):
+            try:
+                self._print_new()
+            except Exception:  # noqa: BLE001 - progress is a nicety: never fail the run over it
+                pass
+
+    def _print_new(self) -> None:
+        import dagster as dg
+
+        if self._run_id is None:
+            records = self.instance.get_run_records(dg.RunsFilter(tags=self.marker), limit=1)
+            if not records:
+                return
+            self._run_id = records[0].dagster_run.run_id
+            print(f"run {self._run_id} (job full_pipeline)", file=self.out, flush=True)
+        conn = self.instance.get_records_for_run(self._run_id, cursor=self._cursor)
+        self._cursor = conn.cursor
+        for record in conn.records:
+            entry = record.event_log_entry
+            event = entry.dagster_event
+            if event is None or event.event_type_value not in self.EVENTS:
+                continue
+            label = {"STEP_START": "started", "STEP_SUCCESS": "done", "STEP_FAILURE": "FAILED",
+                     "STEP_SKIPPED": "skipped", "STEP_UP_FOR_RETRY": "retrying"}[event.event_type_value]
+            took = getattr(event.event_specific_data, "duration_ms", None)
+            suffix = f" in {took / 1000:.1f} s" if took is not None and label != "started" else ""
+            elapsed = time.monotonic() - self.started
+            print(f"  [{elapsed:6.1f} s] {event.step_key:<22} {label}{suffix}", file=self.out, flush=True)
+
+
+def run_with_progress(settings: Settings, instance) -> dict:
+    """``run_all`` as ``netflix-elt run`` shows it: a line per step on the terminal, and the
+    whole Dagster and dbt log (thousands of lines, warnings included) in a file the summary
+    names, ``<home>/logs/run-<time>.log``."""
+    log_path = settings.home / "logs" / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    print(f"netflix-elt run: every asset of {settings.target!r}; the full log goes to {log_path}", flush=True)
+    with _output_to(log_path) as console:
+        summary = run_all(settings, instance=instance, progress=console)
+    summary["log"] = str(log_path)
+    return summary
+
+
+@contextlib.contextmanager
+def _output_to(path: Path):
+    """Send this process's stdout and stderr (file descriptors 1 and 2: Dagster's console log,
+    dbt's output, warnings, anything a library prints) to ``path``; yield a stream to the
+    terminal for the progress lines. Restored on the way out, whatever happens."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    console = os.fdopen(os.dup(saved[0]), "w", buffering=1)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield console
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            console.close()
 
 
 def _failed_check_line(evaluation) -> str:
@@ -126,6 +224,8 @@ def print_summary(summary: dict, out=sys.stdout) -> None:
     p(f"  warehouse: {summary['warehouse']}")
     if summary.get("dashboard"):
         p(f"  dashboard: {summary['dashboard']}")
+    if summary.get("log"):
+        p(f"  full log: {summary['log']}")
     for label, value in summary.get("extra", {}).items():
         p(f"  {label}: {value}")
 
@@ -134,7 +234,7 @@ def cmd_run(args, settings: Settings) -> NoReturn:
     if settings.warm_dbt:
         _start_warm_dbt(settings)
     instance = _instance(settings)
-    summary = run_all(settings, instance=instance)
+    summary = run_with_progress(settings, instance)
     print_summary(summary)
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2, default=str))

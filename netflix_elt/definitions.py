@@ -19,10 +19,21 @@ from netflix_elt.sensors import build_new_objects_sensor
 from netflix_elt.settings import Settings
 
 
+FULL_PIPELINE_JOB = "full_pipeline"
+
+full_pipeline = dg.define_asset_job(
+    FULL_PIPELINE_JOB,
+    selection=dg.AssetSelection.all(),
+    description="Every asset and check: what `make run` (netflix-elt run) launches, with all ratings months "
+                "as one partition range. Its runs are named for it in the run history.",
+)
+
+
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings.from_env()
     return dg.Definitions(
         assets=[*build_extract_assets(), *build_load_assets(), *DBT_ASSETS, dashboard],
+        jobs=[full_pipeline],
         sensors=[build_new_objects_sensor(), build_automation_sensor()],
         resources=build_resources(settings),
         executor=dg.in_process_executor,
