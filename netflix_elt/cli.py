@@ -56,7 +56,7 @@ def run_all(settings: Settings, instance=None, progress=None) -> dict:
     marker = {"netflix_elt/invocation": uuid.uuid4().hex}  # how the progress watcher finds the run
     started = time.monotonic()
     with _StepProgress(instance, marker, progress, started):
-        result = defs.get_job_def(FULL_PIPELINE_JOB).execute_in_process(
+        result = defs.resolve_job_def(FULL_PIPELINE_JOB).execute_in_process(
             instance=instance,
             tags={"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1], **marker},
             raise_on_error=False,

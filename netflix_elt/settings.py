@@ -120,6 +120,9 @@ class Settings:
     bucket: str = "netflix-elt"
     s3_endpoint_url: str | None = None  # MinIO, SeaweedFS, moto... None = AWS
     s3_region: str = "us-east-1"
+    # Bounded waits (seconds) of every S3 request attempt: connecting, and each read of a response.
+    s3_connect_timeout_s: int = 5
+    s3_read_timeout_s: int = 30
     synthetic_genome_tags: int = 64  # size of the stand-in genome when the source has none
     # DuckDB's buffer limit, per process (loads, the dbt subprocess). DuckDB spills to disk past
     # it; its own default (80% of RAM) lets one run's tree grow to several GiB at ml-25m.
@@ -179,6 +182,8 @@ class Settings:
             bucket=env.get("NETFLIX_ELT_BUCKET", "netflix-elt"),
             s3_endpoint_url=env.get("NETFLIX_ELT_S3_ENDPOINT_URL") or None,
             s3_region=env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", "us-east-1")),
+            s3_connect_timeout_s=_seconds(env, "NETFLIX_ELT_S3_CONNECT_TIMEOUT_S", cls.s3_connect_timeout_s),
+            s3_read_timeout_s=_seconds(env, "NETFLIX_ELT_S3_READ_TIMEOUT_S", cls.s3_read_timeout_s),
             synthetic_genome_tags=int(genome_tags),
             duckdb_memory_limit=env.get("NETFLIX_ELT_DUCKDB_MEMORY_LIMIT", "1GB"),
             warm_dbt=_flag(env, "NETFLIX_ELT_WARM_DBT", default=True),

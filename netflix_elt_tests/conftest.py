@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import boto3
@@ -57,6 +61,42 @@ def s3_server():
     )
     yield f"http://127.0.0.1:{port}"
     server.stop()
+
+
+# Fake, test-only password of the loopback Snowflake emulator.
+FAKESNOW_PASSWORD = "fake-emulator-password"
+
+
+@contextlib.contextmanager
+def fakesnow_server(log: Path):
+    """A fakesnow server (Snowflake's wire protocol) on a free loopback port; yields the
+    variables prod needs to reach it: the required SNOWFLAKE_ACCOUNT/USER/PASSWORD and the
+    emulator's SNOWFLAKE_HOST/PORT/PROTOCOL. A failed statement inside a transaction wedges
+    fakesnow until restart, so each group of tests starts its own."""
+    port = _free_port()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "fakesnow", "-s", "--host", "127.0.0.1", "-p", str(port)],
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"fakesnow server did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.2)
+        yield {
+            "SNOWFLAKE_ACCOUNT": "fakesnow", "SNOWFLAKE_USER": "fake", "SNOWFLAKE_PASSWORD": FAKESNOW_PASSWORD,
+            "SNOWFLAKE_HOST": "127.0.0.1", "SNOWFLAKE_PORT": str(port), "SNOWFLAKE_PROTOCOL": "http",
+        }
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture

@@ -5,6 +5,10 @@ never used: ``playwright install`` needs the network.
     with open_page(f"{stack.url}/runs/{run_id}") as page:
         page.get_by_text("RUN_SUCCESS").first.wait_for(timeout=120_000)
         screenshot(page, tmp_path / "run.png")
+
+``new_page()`` is the same page before it navigates anywhere (to watch it with ``watch(page)``
+from its first request: console errors, uncaught exceptions, network requests). The README's
+pictures (``tools/screenshots.py``) use these helpers too: one copy, in the tests package.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -36,22 +41,65 @@ def chromium_path() -> str:
 
 
 @contextmanager
-def open_page(url: str, timeout_ms: float = 60_000, viewport: dict | None = None) -> Iterator:
-    """A headless Chromium page that has loaded ``url`` (DOM content loaded). Browser, context
-    and Playwright's driver are closed on exit."""
+def new_page(timeout_ms: float = 60_000, viewport: dict | None = None, init_script: str | None = None) -> Iterator:
+    """A headless Chromium page in a fresh context, not navigated yet. ``init_script`` runs in
+    every document before the page's own scripts (e.g. to preset localStorage). Browser,
+    context and Playwright's driver are closed on exit."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
         try:
             context = browser.new_context(viewport=viewport or VIEWPORT)
+            if init_script:
+                context.add_init_script(init_script)
             page = context.new_page()
             page.set_default_timeout(timeout_ms)
-            page.goto(url, wait_until="domcontentloaded", timeout=timeout_ms)
             yield page
             context.close()
         finally:
             browser.close()
+
+
+@contextmanager
+def open_page(url: str, timeout_ms: float = 60_000, viewport: dict | None = None,
+              init_script: str | None = None) -> Iterator:
+    """A headless Chromium page that has loaded ``url`` (DOM content loaded)."""
+    with new_page(timeout_ms, viewport, init_script) as page:
+        page.goto(url, wait_until="domcontentloaded", timeout=timeout_ms)
+        yield page
+
+
+@dataclass
+class PageLog:
+    """What a page did while watched: every console message, the errors among them (console
+    errors and uncaught exceptions), every URL it requested."""
+
+    console_messages: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+
+
+def watch(page) -> PageLog:
+    """Record the page's console, uncaught exceptions and requests from now on (call it
+    before ``page.goto``)."""
+    log = PageLog()
+
+    def on_console(message) -> None:
+        text = f"{message.type}: {message.text}"
+        log.console_messages.append(text)
+        if message.type == "error":
+            log.console_errors.append(text)
+
+    def on_error(error) -> None:
+        text = f"Uncaught {error}"
+        log.console_messages.append(text)
+        log.console_errors.append(text)
+
+    page.on("console", on_console)
+    page.on("pageerror", on_error)
+    page.on("request", lambda request: log.requests.append(request.url))
+    return log
 
 
 def dismiss_dagster_dialogs(page, timeout_ms: float = 5_000) -> None:

@@ -13,9 +13,7 @@ import contextlib
 import csv
 import json
 import os
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -32,44 +30,10 @@ from netflix_elt.resources.object_store import FolderObjectStore  # noqa: E402
 from netflix_elt.resources.snowflake_warehouse import SnowflakeWarehouse, build_snowflake_warehouse  # noqa: E402
 from netflix_elt.settings import DBT_PROJECT_DIR, SHIPPED_DATA, Settings, SnowflakeSettings  # noqa: E402
 from netflix_elt.synthetic import write_synthetic_genome  # noqa: E402
+from netflix_elt_tests.conftest import FAKESNOW_PASSWORD as PASSWORD  # noqa: E402
+from netflix_elt_tests.conftest import fakesnow_server as _fakesnow_server  # noqa: E402
 
 N_MOVIES, N_RATINGS = 40, 200
-PASSWORD = "fake-emulator-password"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def _fakesnow_server(log: Path):
-    """A fakesnow server on a free loopback port; yields the SNOWFLAKE_* environment for it."""
-    port = _free_port()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "fakesnow", "-s", "--host", "127.0.0.1", "-p", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"fakesnow server did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.2)
-        yield {
-            "SNOWFLAKE_ACCOUNT": "fakesnow", "SNOWFLAKE_USER": "fake", SnowflakeSettings.PASSWORD_ENV: PASSWORD,
-            "SNOWFLAKE_HOST": "127.0.0.1", "SNOWFLAKE_PORT": str(port), "SNOWFLAKE_PROTOCOL": "http",
-            "SNOWFLAKE_DATABASE": "NETFLIX_ELT", "SNOWFLAKE_WAREHOUSE": "NETFLIX_ELT_WH",
-        }
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from netflix_elt_tests.dagster_stack import netflix_elt, running_stack
 pytestmark = pytest.mark.slow
 
 SENSOR = "new_s3_objects"
+AUTOMATION_SENSOR = "keep_downstream_fresh"
 DELIVERED_MONTH = "2026-11"
 DELIVERED_ROWS = 200
 BACKFILL_MONTHS = ["2015-01", "2015-02", "2015-03"]
@@ -152,7 +153,9 @@ def test_the_sensor_loads_a_month_delivered_after_it_was_switched_on_exactly_onc
     finally:
         ui.stop_sensor(stack, SENSOR)
 
-    sensor_runs = [r for r in ui.runs(stack, limit=200) if r["runId"] not in before]
+    # Automation may launch runs meanwhile (what earlier tests left stale); the sensor launched one.
+    sensor_runs = [r for r in ui.runs(stack, limit=200)
+                   if r["runId"] not in before and r["tags"].get("dagster/sensor_name") == SENSOR]
     assert [r["runId"] for r in sensor_runs] == [run_id], [(r["runId"], r["tags"]) for r in sensor_runs]
 
     ui.wait_no_active_runs(stack, timeout=300)
@@ -199,6 +202,79 @@ def test_a_backfill_of_three_months_from_the_ui_materializes_every_selected_asse
             not_yielded[run_id] = did_not_yield(stack, run_id)
     assert not bad_checks, bad_checks
     assert not not_yielded, not_yielded
+
+
+PREVIEW_QUERY = """
+query BackfillPreview($params: AssetBackfillPreviewParams!) {
+  assetBackfillPreview(params: $params) { assetKey { path } partitions { ranges { start end } } }
+}
+"""
+
+
+def test_the_backfill_dialog_previews_the_fact_when_raw_and_fact_are_selected(stack):
+    """What the dialog lists before "Launch backfill": each selected asset with its months."""
+    params = {"assetSelection": [ui.key_input(k) for k in ("raw/ratings", "core/fct_ratings")],
+              "partitionNames": BACKFILL_MONTHS}
+    preview = stack.graphql(PREVIEW_QUERY, {"params": params})["assetBackfillPreview"]
+    ranges = {ui.key_string(p["assetKey"]["path"]): p["partitions"]["ranges"] for p in preview}
+    expected = [{"start": BACKFILL_MONTHS[0], "end": BACKFILL_MONTHS[-1]}]
+    assert ranges == {"raw/ratings": expected, "core/fct_ratings": expected}, ranges
+
+
+def test_automation_rebuilds_the_fact_months_and_everything_downstream_after_a_raw_only_backfill(stack):
+    months = ["2016-04", "2016-05"]
+    sensor = ui.sensor(stack, AUTOMATION_SENSOR)
+    assert sensor["sensorState"]["status"] == "RUNNING", sensor  # on by default
+
+    backfill_id = ui.launch_backfill(stack, ["raw/ratings"], months)
+    status = ui.wait_backfill(stack, backfill_id, timeout=600)
+    assert status["status"] in ("COMPLETED_SUCCESS", "COMPLETED"), status
+    backfill_runs = {r["runId"] for r in status["runs"]}
+    loaded_at = max(float(m["timestamp"]) for m in ui.latest_materializations(stack, "raw/ratings", partitions=months)
+                    if m["runId"] in backfill_runs)
+
+    def fresh(asset: str, partitions=None) -> bool:
+        records = ui.latest_materializations(stack, asset, partitions=partitions, limit=10)
+        done = {m.get("partition") for m in records if float(m["timestamp"]) > loaded_at}
+        return set(partitions or [None]) <= done
+
+    downstream = {"core/fct_ratings": months, "core/fct_movie_ratings_yearly": months, "core/dim_users": None,
+                  "marts/mart_movie_analysis": None, "dashboard": None}
+    deadline = time.monotonic() + 420
+    stale = dict(downstream)
+    while stale and time.monotonic() < deadline:
+        stale = {a: p for a, p in stale.items() if not fresh(a, p)}
+        time.sleep(5)
+    later_runs = [(r["runId"][:8], r["status"], r["tags"]) for r in ui.runs(stack, limit=10) if r["runId"] not in backfill_runs]
+    assert not stale, f"not rebuilt after the raw backfill within 7 min: {sorted(stale)}; latest runs: {later_runs}"
+
+
+def test_a_failed_blocking_check_in_a_ui_run_stops_the_models_downstream_of_its_table(stack):
+    ui.wait_no_active_runs(stack, timeout=600)
+    con = duckdb.connect(str(stack.home / "warehouse.duckdb"))
+    try:  # a row lost behind the loader's back
+        con.execute("delete from raw.tags where rowid = (select min(rowid) from raw.tags)")
+    finally:
+        con.close()
+    try:
+        run_id = ui.launch_assets(stack, ["raw/tags", "staging/stg_tags"])
+        assert ui.wait_run(stack, run_id, timeout=300, raise_on_failure=False) == "FAILURE"
+        steps = ui.run_step_stats(stack, run_id)
+        assert steps["raw_tags"]["status"] == "FAILURE", steps
+        assert "dbt_models" not in steps or steps["dbt_models"]["status"] == "SKIPPED", steps
+        assert not any(m["runId"] == run_id for m in ui.latest_materializations(stack, "staging/stg_tags", limit=5))
+        [execution] = [e for e in ui.asset_check_executions(stack, "raw/tags", "rows_reconcile", limit=5) if e["runId"] == run_id]
+        evaluation = execution["evaluation"]
+        assert not evaluation["success"] and "the ledger says" in evaluation["description"], evaluation
+        assert evaluation["metadata"]["table_rows"] == evaluation["metadata"]["rows_loaded"] - 1, evaluation
+    finally:  # put the row back: reload the object (a corrected delivery is loaded again whole)
+        ui.wait_no_active_runs(stack, timeout=600)
+        con = duckdb.connect(str(stack.home / "warehouse.duckdb"))
+        try:
+            con.execute("update raw._load_ledger set etag = 'reload' where dataset = 'tags'")
+        finally:
+            con.close()
+        assert ui.wait_run(stack, ui.launch_assets(stack, ["raw/tags"]), timeout=300) == "SUCCESS"
 
 
 def test_the_run_page_shows_a_run_finish_live_without_a_reload(stack, tmp_path):

@@ -15,13 +15,14 @@ from netflix_elt.settings import DBT_PROJECT_DIR, Settings
 
 def build_object_store(settings: Settings) -> ObjectStore:
     if settings.store == "s3":
-        from dagster_aws.s3 import S3Resource
-
-        from netflix_elt.resources.s3_object_store import S3ObjectStore
+        from netflix_elt.resources.s3_object_store import BoundedS3Resource, S3ObjectStore
 
         return S3ObjectStore(
-            # botocore retries a request 3 times; Dagster's retry policy then retries the step.
-            s3=S3Resource(endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region, max_attempts=3),
+            # Each call: the first try and 3 retries, each bounded by the connect and read timeouts
+            # (BoundedS3Resource); a transient fault then retries the step (assets/store_faults.py).
+            s3=BoundedS3Resource(endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region, max_attempts=3,
+                                 connect_timeout_s=settings.s3_connect_timeout_s,
+                                 read_timeout_s=settings.s3_read_timeout_s),
             bucket=settings.bucket,
             work_dir=str(settings.work_dir),
         )

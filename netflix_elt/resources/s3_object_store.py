@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import ClassVar, Iterator
 
 from dagster_aws.s3 import S3Resource
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from netflix_elt.resources.object_store import (
     CONTENT_HASH_METADATA,
@@ -51,7 +51,8 @@ class S3ObjectStore(ObjectStore):
     def _fail(self, action: str, key: str, exc: Exception) -> ObjectStoreError:
         # botocore messages contain the request, never the secret; we still keep only the
         # error code/text so nothing credential-like can leak into a run log.
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+        # A timeout or a refused connection has no response (its ``response`` is None).
+        code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code", type(exc).__name__)
         return ObjectStoreError(
             f"{action} failed for {self.describe(key)}: {code}: {_short(exc)}", transient=code not in PERMANENT_S3_CODES
         )
@@ -111,6 +112,44 @@ class S3ObjectStore(ObjectStore):
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+
+
+class BoundedS3Resource(S3Resource):
+    """dagster-aws's ``S3Resource`` whose client waits a bounded time for the endpoint.
+
+    ``S3Resource`` sets botocore's retries only, which leaves botocore's 60 s connect and 60 s
+    read timeouts. Here each request attempt waits at most ``connect_timeout_s`` to connect and
+    ``read_timeout_s`` per socket read (a slow download is fine, a silent endpoint is not), and
+    one call makes at most ``max_attempts + 1`` attempts (botocore's standard retry mode: the
+    first try and ``max_attempts`` retries, backoff < 1 + 2 + 4 s). So an endpoint that accepts
+    connections and never answers fails a call within ``(max_attempts + 1) * (connect + read) + 7``
+    seconds, a host that does not answer the connection within ``(max_attempts + 1) * connect + 7``
+    (a refused connection fails at once).
+    """
+
+    connect_timeout_s: int = Field(default=5, description="seconds to wait for a connection, per attempt")
+    read_timeout_s: int = Field(default=30, description="seconds to wait for each read of a response, per attempt")
+
+    def get_client(self):
+        import boto3
+        from botocore.config import Config
+        from dagster_aws.s3.utils import construct_boto_client_retry_config
+
+        config = construct_boto_client_retry_config(self.max_attempts).merge(
+            Config(connect_timeout=self.connect_timeout_s, read_timeout=self.read_timeout_s)
+        )
+        # What dagster-aws's construct_s3_client does, with the bounded config.
+        client = boto3.session.Session(profile_name=self.profile_name).client(
+            "s3", region_name=self.region_name, use_ssl=self.use_ssl, verify=self.verify,
+            endpoint_url=self.endpoint_url, aws_access_key_id=self.aws_access_key_id,
+            aws_secret_access_key=self.aws_secret_access_key, aws_session_token=self.aws_session_token,
+            config=config,
+        )
+        if self.use_unsigned_session:
+            from botocore.handlers import disable_signing
+
+            client.meta.events.register("choose-signer.s3.*", disable_signing)
+        return client
 
 
 def _short(exc: Exception, limit: int = 300) -> str:
