@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 MANIFEST := dbt_project/target/manifest.json
 DBT_FILES := $(shell find dbt_project -type f ! -path 'dbt_project/target/*' ! -path 'dbt_project/logs/*')
 
-.PHONY: run test dev setup prepare bench clean
+.PHONY: run test dev setup prepare bench screenshots clean
 
 $(STAMP): setup.py pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,8 @@ prepare: $(STAMP)
 run: setup
 	$(BIN)/netflix-elt run
 
-# The UI-flow tests drive Debian's Chromium through Playwright (never `playwright install`).
+# The browser tests and the README's pictures drive Debian's Chromium through Playwright
+# (never `playwright install`).
 CHROMIUM := /usr/bin/chromium
 
 $(CHROMIUM):
@@ -50,6 +51,11 @@ test: setup $(CHROMIUM) $(PG_INITDB)
 
 dev: setup
 	$(BIN)/netflix-elt dev
+
+# The README's pictures (docs/*.png, docs/pictures.json) from a fresh build: a throwaway home,
+# `netflix-elt run`, the UI over it, Playwright on Debian's Chromium. See docs/dev-tools.md.
+screenshots: setup $(CHROMIUM)
+	$(BIN)/python tools/screenshots.py $(SCREENSHOTS_ARGS)
 
 # Figures, not tests: the whole pipeline at ml-25m scale against a bare-DuckDB floor.
 bench: setup

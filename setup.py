@@ -11,7 +11,7 @@ setup(
     name="netflix_elt",
     version="0.1.0",
     description="A runnable reference ELT platform over MovieLens: Dagster + dbt, DuckDB locally, S3 + Snowflake in production.",
-    packages=find_packages(exclude=["netflix_elt_tests", "netflix_elt_tests.*"]),
+    packages=find_packages(exclude=["netflix_elt_tests", "netflix_elt_tests.*", "tools", "tools.*"]),  # tools/: dev tools
     python_requires=">=3.10",
     install_requires=[
         f"dagster=={DAGSTER}",
@@ -34,8 +34,6 @@ setup(
         "s3fs>=2025.9.0",
         # Charts of the local dashboard; plotly.js is inlined into the page (no CDN, no pandas).
         "plotly>=6,<8",
-        # Drives headless Chromium over the DevTools protocol (dashboard test, README screenshots).
-        "websockets>=13",
     ],
     extras_require={
         "test": [
@@ -44,8 +42,9 @@ setup(
             # The Snowflake emulator (wire protocol server) the prod path is tested against; with
             # sqlglot and sqlglotc pinned together (constraints.txt), else `import sqlglot` breaks.
             "fakesnow[server]==0.12.1",
-            # Drives Debian's Chromium (/usr/bin/chromium) on the Dagster UI in the UI-flow tests;
-            # its own browser downloads (`playwright install`) are never used.
+            # Drives Debian's Chromium (/usr/bin/chromium): the browser tests (dashboard, UI flows)
+            # and the README's pictures (tools/screenshots.py); its own browser downloads
+            # (`playwright install`) are never used.
             "playwright>=1.50,<2",
         ],
     },

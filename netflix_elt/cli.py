@@ -4,7 +4,6 @@
     netflix-elt prepare    parse the dbt project once into its manifest
     netflix-elt deliver    drop a new month of ratings / a changed movies.csv into the store
     netflix-elt provision  Snowflake provisioning SQL (--dry-run) or apply it
-    netflix-elt screenshots  the README's pictures, made from a built home
     netflix-elt dev        dagster dev on 127.0.0.1, with DAGSTER_HOME under NETFLIX_ELT_HOME
     netflix-elt dbt-env    the values dbt's profile reads, as shell exports (dbt by hand)
 
@@ -311,13 +310,6 @@ def cmd_deliver(args, settings: Settings) -> int:
     return 0
 
 
-def cmd_screenshots(rest: list[str]) -> int:
-    from netflix_elt.screenshots import main as screenshots_main
-
-    os.environ["DAGSTER_HOME"] = str(ensure_dagster_home(Settings.from_env()))
-    return screenshots_main(rest)
-
-
 def cmd_provision(rest: list[str]) -> int:
     from netflix_elt.snowflake.provision import main as provision_main
 
@@ -325,7 +317,7 @@ def cmd_provision(rest: list[str]) -> int:
 
 
 # Commands with their own argument parsers: everything after the command name is theirs.
-DELEGATED = {"screenshots": cmd_screenshots, "provision": cmd_provision}
+DELEGATED = {"provision": cmd_provision}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -346,7 +338,6 @@ def main(argv: list[str] | None = None) -> int:
     movie = what.add_parser("movie", help="movies.csv again, with one title changed")
     movie.add_argument("--movie-id", type=int, default=1)
     movie.add_argument("--title", default="Toy Story (Director's Cut) (1995)")
-    sub.add_parser("screenshots", help="README pictures: the dashboard and the asset graph (needs a built home)")
     sub.add_parser("provision", help="Snowflake provisioning as code (--dry-run prints the SQL)")
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in DELEGATED:

@@ -278,9 +278,10 @@ def test_the_dashboard_asset_depends_on_the_marts_and_reports_its_page(built_war
 
 
 def test_the_dashboard_renders_in_a_real_browser_without_console_errors(built):
-    from netflix_elt_tests.browser import render_page
+    """Playwright on Debian's Chromium (``playwright_browser``; make test installs it)."""
+    from netflix_elt_tests.playwright_browser import new_page, screenshot, watch
 
-    probe = """Array.from(document.querySelectorAll('[data-chart]')).map(card => ({
+    probe = """() => Array.from(document.querySelectorAll('[data-chart]')).map(card => ({
         key: card.dataset.chart,
         expected: Number(card.dataset.points),
         containers: card.querySelectorAll('.plot-container').length,
@@ -288,23 +289,24 @@ def test_the_dashboard_renders_in_a_real_browser_without_console_errors(built):
         points: card.querySelectorAll('.plot-container .point').length,
         width: card.querySelector('.plot-container svg.main-svg')?.getBoundingClientRect().width || 0,
     }))"""
+    # every chart drawn, with all its points (Plotly draws asynchronously, chart by chart)
+    drawn = f"() => document.querySelectorAll('[data-chart]').length === {len(built.charts)} && " + """
+        Array.from(document.querySelectorAll('[data-chart]')).every(card =>
+        card.querySelectorAll('.plot-container svg.main-svg').length > 0
+        && card.querySelectorAll('.plot-container .point').length >= Number(card.dataset.points))"""
     shot = ARTIFACTS / "dashboard.png"
     shot.unlink(missing_ok=True)
-    report = render_page(
-        built.url,
-        screenshot=shot,
-        probe=probe,
-        # every chart drawn, with all its points (Plotly draws asynchronously, chart by chart)
-        ready=f"document.querySelectorAll('[data-chart]').length === {len(built.charts)} && " + """
-            Array.from(document.querySelectorAll('[data-chart]')).every(card =>
-            card.querySelectorAll('.plot-container svg.main-svg').length > 0
-            && card.querySelectorAll('.plot-container .point').length >= Number(card.dataset.points))""",
-    )
-    assert report.console_errors == [], report.console_messages
-    assert report.ready, report.probe
-    assert [url for url in report.requests if not url.startswith("file://")] == [], "the page asks for nothing over the network"
-    assert [c["key"] for c in report.probe] == [c.key for c in built.charts]
-    for chart in report.probe:
+    with new_page(viewport={"width": 1400, "height": 1000}) as browser_page:
+        log = watch(browser_page)
+        browser_page.goto(built.url, wait_until="load")
+        browser_page.wait_for_function(drawn, timeout=60_000)
+        browser_page.wait_for_timeout(500)  # late console errors
+        charts = browser_page.evaluate(probe)
+        screenshot(browser_page, shot, full_page=True)
+    assert log.console_errors == [], log.console_messages
+    assert [url for url in log.requests if not url.startswith("file://")] == [], "the page asks for nothing over the network"
+    assert [c["key"] for c in charts] == [c.key for c in built.charts]
+    for chart in charts:
         assert chart["containers"] == 1 and chart["svgs"] >= 1, chart
         assert chart["points"] >= chart["expected"] > 0, chart
         assert chart["width"] > 300, chart
@@ -314,10 +316,13 @@ def test_the_dashboard_renders_in_a_real_browser_without_console_errors(built):
 
 def test_the_browser_helper_reports_uncaught_errors_and_console_errors(tmp_path):
     """The console check above is not vacuous: a broken page is caught."""
-    from netflix_elt_tests.browser import render_page
+    from netflix_elt_tests.playwright_browser import new_page, watch
 
     broken = tmp_path / "broken.html"
     broken.write_text("<html><body><script>console.error('boom'); undefinedFunction();</script></body></html>")
-    report = render_page(broken.as_uri())
-    assert any("boom" in e for e in report.console_errors)
-    assert any("Uncaught" in e and "undefinedFunction" in e for e in report.console_errors)
+    with new_page() as browser_page:
+        log = watch(browser_page)
+        browser_page.goto(broken.as_uri(), wait_until="load")
+        browser_page.wait_for_timeout(200)
+    assert any("boom" in e for e in log.console_errors), log.console_messages
+    assert any("Uncaught" in e and "undefinedFunction" in e for e in log.console_errors), log.console_messages

@@ -1,15 +1,12 @@
-"""The pieces of ``netflix-elt screenshots`` that run in seconds (the full run, with a webserver
-over a materialized home, is ``make screenshots``, not part of the test suite)."""
+"""The pieces of ``tools/screenshots.py`` that run in seconds, with Playwright on Debian's
+Chromium (the full run, a fresh home and the UI, is ``make screenshots``, not part of the suite;
+``test_pictures.py`` checks that its pictures are current)."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-
 import pytest
 
-from netflix_elt.screenshots import ScreenshotError, free_port, shoot_dashboard, wait_for_http
+from tools.screenshots import ScreenshotError, shoot_dashboard
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -20,34 +17,35 @@ def _png_size(path) -> tuple[int, int]:
     return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
-def test_free_port_is_a_port_nothing_listens_on():
-    port = free_port()
-    assert 1024 < port < 65536
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", port))  # still free
-
-
-def test_waiting_for_a_server_fails_fast_when_its_process_exits():
-    proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
-    with pytest.raises(ScreenshotError, match="exited with 3"):
-        wait_for_http(f"http://127.0.0.1:{free_port()}/server_info", timeout=30, proc=proc)
-
-
 def test_no_dashboard_means_a_clear_error(tmp_path):
     with pytest.raises(ScreenshotError, match="netflix-elt run"):
         shoot_dashboard(tmp_path / "dashboard" / "index.html", tmp_path / "dashboard.png")
 
 
-def test_the_dashboard_shot_is_a_png_cut_below_the_last_whole_chart(tmp_path):
-    # two "charts" (cards with a drawn plot, as Plotly leaves them), the second too low to fit
-    card = ('<div data-chart="{key}" style="height:{h}px;background:#eee;margin:8px">'
-            '<div class="plot-container"><svg class="main-svg" width="100" height="50"></svg></div></div>')
+def _page(tmp_path, body: str):
+    # "charts" as Plotly leaves them: cards with a drawn plot (an svg and its points)
+    card = ('<div data-chart="{key}" data-points="1" style="height:{h}px;background:#eee;margin:8px">'
+            '<div class="plot-container"><svg class="main-svg" width="100" height="50">'
+            '<circle class="point" cx="5" cy="5" r="3"/></svg></div></div>')
     html = tmp_path / "index.html"
     html.write_text("<html><body style='margin:0'><h1>dashboard</h1>"
-                    + card.format(key="a", h=300) + card.format(key="b", h=900) + "</body></html>")
+                    + "".join(card.format(key=k, h=h) for k, h in body) + "</body></html>")
+    return html
+
+
+def test_the_dashboard_shot_is_a_png_cut_below_the_last_whole_chart(tmp_path):
+    html = _page(tmp_path, [("a", 300), ("b", 900)])  # "b" too low to fit in 1000 px
     out = tmp_path / "docs" / "dashboard.png"
     shot = shoot_dashboard(html, out, width=800, max_height=1000)
-    assert shot.path == out and out.is_file() and shot.size == out.stat().st_size
+    assert shot.path == out and out.is_file()
+    assert shot.record["charts"] == ["a", "b"]
     width, height = _png_size(out)
     assert width == 800
     assert 300 < height < 600  # ends under chart "a", not at 1000 through the middle of "b"
+
+
+def test_a_dashboard_logging_errors_is_refused(tmp_path):
+    html = _page(tmp_path, [("a", 300)])
+    html.write_text(html.read_text().replace("</body>", "<script>console.error('boom')</script></body>"))
+    with pytest.raises(ScreenshotError, match="boom"):
+        shoot_dashboard(html, tmp_path / "dashboard.png", width=800, max_height=1000)
