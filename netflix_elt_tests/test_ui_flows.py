@@ -267,11 +267,15 @@ def test_a_failed_blocking_check_in_a_ui_run_stops_the_models_downstream_of_its_
         evaluation = execution["evaluation"]
         assert not evaluation["success"] and "the ledger says" in evaluation["description"], evaluation
         assert evaluation["metadata"]["table_rows"] == evaluation["metadata"]["rows_loaded"] - 1, evaluation
-    finally:  # put the row back: reload the object (a corrected delivery is loaded again whole)
+    finally:  # put the row back: forget the table's load (rows, rejects and ledger together), load again
         ui.wait_no_active_runs(stack, timeout=600)
         con = duckdb.connect(str(stack.home / "warehouse.duckdb"))
         try:
-            con.execute("update raw._load_ledger set etag = 'reload' where dataset = 'tags'")
+            con.execute("begin")
+            con.execute("delete from raw.tags")
+            con.execute("delete from raw._load_rejects where dataset = 'tags'")
+            con.execute("delete from raw._load_ledger where dataset = 'tags'")
+            con.execute("commit")
         finally:
             con.close()
         assert ui.wait_run(stack, ui.launch_assets(stack, ["raw/tags"]), timeout=300) == "SUCCESS"
