@@ -18,7 +18,8 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 
 def _dbt_on_path() -> None:
     """dagster-dbt's preparer looks for ``dbt`` on PATH; put this interpreter's bin folder
-    first, so a venv that was never activated works (make setup, make dev)."""
+    first, so a venv that was never activated works. Only the ``prepare`` command does this
+    (to its own process): importing the code location changes nothing."""
     bin_dir = str(Path(sys.executable).parent)
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
@@ -38,8 +39,3 @@ def prepare() -> None:
     dbt = LeanDbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
     dbt.cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
 
-
-def prepare_if_dev() -> None:
-    """Under `dagster dev`, re-parse on every code-location load (the project may be changing)."""
-    _dbt_on_path()
-    dbt_project.prepare_if_dev()

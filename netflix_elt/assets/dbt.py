@@ -37,12 +37,11 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from netflix_elt.automation import KEEP_FRESH
-from netflix_elt.dbt_manifest import dbt_project, prepare_if_dev
+from netflix_elt.dbt_manifest import dbt_project
 from netflix_elt.partitions import months_in_window, ratings_monthly
 from netflix_elt.resources.dbt_cli import environment, keep_partial_parse
-# Under `dagster dev` the manifest is (re)built on load; everywhere else `netflix-elt prepare`
-# (run by `make setup`) builds it once, so loading the code location never parses dbt.
-prepare_if_dev()
+# The manifest is built by `netflix-elt prepare` (make setup runs it when a file of the dbt
+# project changed), never on import: loading the code location parses nothing.
 
 # stg_ratings, fct_ratings and the yearly rollups: the partitioned step. Everything
 # downstream of them (``+``, their tests included) is dbt_marts', everything else dbt_models'.

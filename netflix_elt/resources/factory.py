@@ -42,7 +42,6 @@ def build_warehouse(settings: Settings) -> Warehouse:
 
 
 def build_resources(settings: Settings) -> dict:
-    settings.home.mkdir(parents=True, exist_ok=True)
     return {
         "source": MovieLensSource(
             path=str(settings.source),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Callable, Iterable
 
 import dagster as dg
@@ -51,6 +52,11 @@ class Warehouse(dg.ConfigurableResource, ABC):
 
 class DuckDBWarehouse(Warehouse):
     duckdb: DuckDBResource
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # The warehouse file's folder (NETFLIX_ELT_HOME) is created when a run first needs it,
+        # not when the definitions are built: importing the code location writes nothing.
+        Path(self.duckdb.database).parent.mkdir(parents=True, exist_ok=True)
 
     def describe(self) -> str:
         return f"DuckDB {self.duckdb.database}"
