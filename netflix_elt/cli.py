@@ -230,25 +230,30 @@ def print_summary(summary: dict, out=sys.stdout) -> None:
 
 
 def cmd_run(args, settings: Settings) -> NoReturn:
-    if settings.warm_dbt:
-        _start_warm_dbt(settings)
-    instance = _instance(settings)
-    summary = run_with_progress(settings, instance)
-    print_summary(summary)
-    if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=2, default=str))
-    instance.dispose()  # the event log's pooled SQLite connections close (and checkpoint) here
+    with _start_warm_dbt(settings):  # stopped on the way out: success, failure or Ctrl-C
+        instance = _instance(settings)
+        summary = run_with_progress(settings, instance)
+        print_summary(summary)
+        if args.json:
+            Path(args.json).write_text(json.dumps(summary, indent=2, default=str))
+        instance.dispose()  # the event log's pooled SQLite connections close (and checkpoint) here
     _exit_now(0 if summary["success"] else 1)
 
 
-def _start_warm_dbt(settings: Settings) -> None:
-    """Start the machine's warm dbt server (netflix_elt/warm_dbt) before this process imports
-    Dagster, unless it is up: dbt imports on the other core meanwhile (~2.5 s), and the run's
-    dbt resource finds it ready."""
-    from netflix_elt.settings import DBT_PROJECT_DIR
-    from netflix_elt.warm_dbt import server_for_project
+def _start_warm_dbt(settings: Settings):
+    """A warm dbt server owned by this command (netflix_elt/warm_dbt), for a ``with`` block:
+    started before this process imports Dagster (dbt imports on the other core meanwhile,
+    ~2.5 s), named in this process's environment for the run's dbt resource and any child
+    process, stopped at the end of the block. If this process is killed instead, the server
+    follows it. With NETFLIX_ELT_WARM_DBT=0, or off POSIX, dbt runs cold."""
+    import contextlib
 
-    server_for_project(DBT_PROJECT_DIR, target=settings.target)
+    from netflix_elt import warm_dbt
+    from netflix_elt.settings import DBT_PROJECT_DIR
+
+    if not (settings.warm_dbt and warm_dbt.supported()):
+        return contextlib.nullcontext()
+    return warm_dbt.owned_server(DBT_PROJECT_DIR, settings.home, target=settings.target)
 
 
 def _exit_now(code: int) -> NoReturn:
@@ -269,9 +274,51 @@ def cmd_dev(args, settings: Settings) -> int:
     dagster = Path(sys.executable).with_name("dagster")
     argv = [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(args.port), "-w", str(REPO_ROOT / "workspace.yaml")]
     print(f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={env['DAGSTER_HOME']})", flush=True)
-    os.chdir(REPO_ROOT)
-    os.execve(argv[0], argv, env)
-    return 0  # not reached
+    # dagster dev runs as this command's child, so this command's warm dbt server (its runs'
+    # dbt steps fork from it, found through the environment) lives exactly as long as it.
+    with _start_warm_dbt(settings) as server:
+        if server is not None:
+            env.update(server.env())
+        return _run_child(argv, env, cwd=REPO_ROOT)
+
+
+def _run_child(argv: list[str], env: dict, cwd: Path) -> int:
+    """Run a command to its end, forwarding SIGTERM/SIGHUP (and a SIGINT the terminal did not
+    already deliver to it) to it; its exit code, 128 + the signal's number if one ended it.
+    On Linux it gets SIGTERM if this process is killed."""
+    import contextlib
+    import signal
+    import subprocess
+
+    from netflix_elt.warm_dbt.server import _prctl, die_with_parent
+
+    linux = _prctl() is not None  # looked up before the fork: the child only calls it
+    child = subprocess.Popen(argv, env=env, cwd=cwd, preexec_fn=die_with_parent if linux else None)  # noqa: PLW1509
+
+    def forward(signum, _frame):
+        if signum == signal.SIGINT and _in_terminal_foreground():
+            return  # Ctrl-C: the terminal sent it to the whole foreground group, the child too
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signum)
+
+    forwarded = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {sig: signal.signal(sig, forward) for sig in forwarded}
+    try:
+        code = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if child.poll() is None:  # this process is leaving early: do not leave dagster behind
+            child.terminate()
+            child.wait()
+    return code if code >= 0 else 128 - code
+
+
+def _in_terminal_foreground() -> bool:
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def cmd_prepare(args, settings: Settings) -> int:

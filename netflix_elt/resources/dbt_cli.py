@@ -1,24 +1,19 @@
 """dagster-dbt's ``DbtCliResource``, minus two start-up costs this project never uses.
 
-Measured per run worker on a 2-core machine (dbt-core 1.11, dagster-dbt 0.29):
+Measured per run worker on a 2-core machine (dbt-core 1.11, dagster-dbt 0.29): ``dbt
+--version`` in a subprocess (~2.4 s, once per process) and an in-process dbt adapter built
+before every invocation (~1.7 s each) for metadata the assets never fetch. Skipping them
+overrides private dagster-dbt members, so that lives in netflix_elt/warm_dbt/private_hooks.py
+(the ``dagster_dbt`` hook: checked versions, a stock fallback, tests that fail when an upgrade
+changes them); this resource only inherits from what it returns.
 
-- ``dbt --version`` in a subprocess (~2.4 s, once per process), only to learn whether the
-  executable is dbt Core or the Fusion engine. dbt here is the dbt-core installed beside this
-  interpreter, so its package version answers the same question.
-- an in-process dbt adapter, profile and macro manifest built before every invocation (~1.7 s
-  each), only used by ``fetch_row_counts()`` / ``fetch_column_metadata()``. The assets do not
-  call those, and with DuckDB the adapter would open the warehouse file read-only next to the
-  dbt subprocess that writes it.
-
-Both are private hooks of dagster-dbt (pinned in constraints.txt); netflix_elt_tests checks
-that they still exist, so an upgrade that renames them fails a test instead of silently
-bringing the cost back.
-
-And one it does not pay every time: with ``warm_start`` (on unless NETFLIX_ELT_WARM_DBT=0, see
-resources/factory.py) each run finds the machine's warm dbt server as it begins, or starts it
-(netflix_elt/warm_dbt), so every invocation is forked from a process that has already imported
-dbt and its adapter (~2 s less per invocation, measured the same way). The server outlives the
-run and exits when it has been idle for a while.
+With ``warm_start`` (on unless NETFLIX_ELT_WARM_DBT=0, see resources/factory.py) its
+executable is the warm dbt client (netflix_elt/warm_dbt/dbt): when the command that started
+this process owns a warm dbt server (``netflix-elt run``, ``netflix-elt dev``; its socket is
+named in the environment), every invocation is forked from that server, which has already
+imported dbt and its adapter (~2 s less per invocation); without one, the client becomes the
+real dbt. The resource never starts a server itself: a server lives exactly as long as the
+command that owns it.
 
 Two dbt outputs nothing here reads are trimmed by default (each stays a setting: an
 environment variable of the same name wins):
@@ -47,53 +42,36 @@ import contextlib
 import os
 import shutil
 import tempfile
-from functools import cached_property
-from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Mapping
 
-import dagster as dg
-from dagster_dbt import DbtCliResource
 from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
-from packaging import version
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
-from netflix_elt.warm_dbt import (
-    CLIENT, EXECUTABLE_ENV, PARTIAL_PARSE_FILE, WarmDbtServer, dbt_executable, saved_parse_path, server_for_project,
-)
+from netflix_elt.warm_dbt import CLIENT, EXECUTABLE_ENV, PARTIAL_PARSE_FILE, dbt_executable, saved_parse_path, supported
+from netflix_elt.warm_dbt.private_hooks import dagster_dbt_base
 
 # dbt settings for every invocation unless the environment sets them (see the module's docstring)
 DBT_DEFAULTS = {"DBT_WRITE_JSON": "false", "DBT_LOG_LEVEL_FILE": "info"}
 
 
-class LeanDbtCliResource(DbtCliResource):
+class LeanDbtCliResource(dagster_dbt_base()):
     """Build it with ``lean_dbt_resource``: with ``warm_start`` its executable is the warm
     client (netflix_elt/warm_dbt/dbt), which becomes the real dbt when no server runs."""
 
     warm_start: bool = Field(
-        default=False, description="Fork every dbt invocation of a run from one process that has already imported dbt."
+        default=False,
+        description="Fork every dbt invocation from the warm dbt server of the command that started this process, if any.",
     )
     profile_env: dict[str, str] = Field(
         default_factory=dict,
         description="The values profiles.yml reads (Settings.dbt_env: no secrets), handed to every invocation.",
     )
-    _warm: WarmDbtServer | None = PrivateAttr(default=None)
-
-    @cached_property
-    def _cli_version(self) -> version.Version:
-        return version.parse(package_version("dbt-core"))
-
-    def _initialize_dbt_core_adapter(self, args):  # noqa: ARG002 - dagster-dbt's signature
-        return None  # dagster-dbt then streams events exactly as before, without table metadata
-
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        super().setup_for_execution(context)
-        if self.warm_start:  # at the start of the run: a new server imports while extract and load run
-            self._warm = server_for_project(self.project_dir, self.profiles_dir, self.profile, self.target)
 
     def cli(self, args, **kwargs) -> DbtCliInvocation:
-        # dagster-dbt hands the dbt process this process's environment as it starts it.
-        env = self._warm.env() if self._warm is not None else {EXECUTABLE_ENV: dbt_executable()}
+        # dagster-dbt hands the dbt process this process's environment as it starts it; the
+        # warm client finds its command's server there (NETFLIX_ELT_WARM_DBT_SOCKET), if any.
+        env = {EXECUTABLE_ENV: os.environ.get(EXECUTABLE_ENV) or dbt_executable()}
         defaults = {name: value for name, value in DBT_DEFAULTS.items() if name not in os.environ}
         with environment({**defaults, **self.profile_env, **env}):
             return super().cli(args, **kwargs)
@@ -101,6 +79,7 @@ class LeanDbtCliResource(DbtCliResource):
 
 def lean_dbt_resource(project_dir: Path, target: str, warm_start: bool = True,
                       profile_env: Mapping[str, str] | None = None) -> LeanDbtCliResource:
+    warm_start = warm_start and supported()  # the client is a POSIX script
     return LeanDbtCliResource(
         project_dir=str(project_dir), profiles_dir=str(project_dir), target=target, warm_start=warm_start,
         profile_env=dict(profile_env or {}),

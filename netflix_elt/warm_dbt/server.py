@@ -1,37 +1,40 @@
 """The warm dbt server: dbt imported once, every invocation forked from it.
 
-    python -m netflix_elt.warm_dbt.server LISTENING_FD IDLE_SECONDS SAVED_PARSE [MODULE ...]
+    python -m netflix_elt.warm_dbt.server LISTENING_FD OWNER_PID SAVED_PARSE [MODULE ...]
 
-A dbt process spends ~2 s of every invocation before it touches a model: importing dbt and
-its adapter (~1.4 s on a 2-core machine) and the imports and one-time set-up of its first
-command. This server pays that once for many runs: it imports dbt (and MODULEs, e.g. the
-adapter), builds the schemas dbt validates its configuration against, and reads a saved
-parse (SAVED_PARSE, a ``partial_parse.msgpack``; ``-`` for none) to build what reading one
-and running its macros builds; then it forks one child per connection. The child takes the
-client's stdin, stdout, stderr, working directory, environment and arguments, runs ``dbt``
-exactly as the console script would, and runs the interpreter's exit handlers before it
-exits (dbt-duckdb's one closes the warehouse file before the client sees the end of the
-connection).
+A dbt process spends ~2 s of every invocation before it touches a model, most of it
+importing dbt and its adapter. This server pays that once for its owner's lifetime: it loads
+dbt's ``dbt`` console-script entry point (the documented way a program finds it) and MODULEs
+(e.g. the adapter), then forks one child per connection. The child takes the client's stdin,
+stdout, stderr, working directory, environment and arguments and runs the entry point exactly
+as the ``dbt`` script would. That much uses public interfaces only (``importlib.metadata``,
+``os.fork``, ``socket.send_fds``, click's ``Command.main``). The optional private speed-ups
+(a warm-up from SAVED_PARSE, a frozen heap, a fork that skips the interpreter's teardown)
+live in netflix_elt/warm_dbt/private_hooks.py and are applied only where it says so.
 
 Fork safety: the server never opens a connection, starts a thread or reads the warehouse;
-it only imports and reads one file. Each child is a copy of that clean, single-threaded state.
+it only imports (and, with the warm-up, reads one file). Each child is a copy of that clean,
+single-threaded state.
+
+Lifetime: it exits on SIGTERM (its owner's ``stop()``), when its owner dies (Linux: the
+kernel sends SIGTERM, ``PR_SET_PDEATHSIG``; anywhere: it checks every second that its parent
+is still OWNER_PID), and removes its socket, pid and log files as it goes. A dbt it forked
+gets SIGTERM when the server goes (Linux), so nothing outlives the owner.
 
 The protocol (over a Unix socket in a private 0700 folder, see netflix_elt/warm_dbt/__init__.py):
 - client -> server: 8-byte big-endian length, with the client's fds 0, 1, 2 attached, then
   that many bytes of JSON ``{"argv": [...], "cwd": "...", "env": {...}}``; a connection that
-  sends nothing is a starter checking that the server is there;
+  sends nothing is ignored;
 - child -> client: ``pid <n>\\n`` once it owns the fds, ``exit <code>\\n`` when dbt returns;
   then the connection closes when the child process has fully exited (after its exit
-  handlers, see ``exit_without_teardown``).
-
-The server exits after IDLE_SECONDS without a connection (see ``retire``) or on SIGTERM.
+  handlers: dbt-duckdb's closes the warehouse file before the client returns).
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import gc
+import ctypes
+import functools
 import importlib
 import json
 import os
@@ -40,141 +43,118 @@ import socket
 import struct
 import sys
 import traceback
-from typing import NoReturn
+from importlib.metadata import entry_points
+from pathlib import Path
 
-from netflix_elt.warm_dbt import lock_path, locked, pid_path  # the package is imported first anyway, by -m
+from netflix_elt.warm_dbt import POLL_S, private_hooks
 
 HEADER = struct.Struct(">Q")
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> bool:
+    """Linux: have the kernel send ``sig`` to this process when its parent dies (prctl(2)).
+    False where that is not available (the owner poll still applies). Safe between fork and
+    exec (``preexec_fn``) once ``_prctl()`` has been called before the fork."""
+    prctl = _prctl()
+    return prctl is not None and prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+
+
+@functools.cache
+def _prctl():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl  # libc's, already loaded by this process
+    except (OSError, AttributeError):
+        return None
 
 
 def main(argv: list[str]) -> int:
-    fd, idle_s, saved_parse, *preload = argv
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # stop() ends it, whatever its starter ignored
-    # The starter bound and listens on the socket before starting this process, so a client
-    # that connects while dbt is still importing waits in the backlog (never slower than a
-    # cold dbt of its own) instead of finding no socket and falling back.
+    fd, owner, saved_parse, *preload = argv
+    owner = int(owner)
+    me = os.getpid()
     listener = socket.socket(fileno=int(fd))
     sock_path = listener.getsockname()
-    prepare(preload, None if saved_parse == "-" else saved_parse)
-    # Children are reaped by the kernel; each reports its exit code to its own client.
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-    listener.settimeout(float(idle_s))
-    while True:
-        try:
-            conn, _ = listener.accept()
-        except socket.timeout:
-            conn = retire(listener, sock_path)
-            if conn is None:
-                return 0
-        if os.fork() == 0:
-            listener.close()
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # dbt may wait on its own subprocesses
-            # Ctrl-C (dagster-dbt's cancel, forwarded by the client) interrupts dbt, even when the
-            # run was started from a shell that ignores SIGINT in background jobs: a Python
-            # started with SIGINT ignored keeps ignoring it, and so would this fork.
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            code = 1
+    # The owner's stop(), or its death: leave through the finally below (files removed).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        if os.environ.get("NETFLIX_ELT_WARM_DBT_NO_PDEATHSIG") != "1":  # a test of the poll alone
+            die_with_parent()
+        if os.getppid() != owner:  # the owner died before the line above
+            return 0
+        # The starter bound and listens on the socket before starting this process, so a client
+        # that connects while dbt is still importing waits in the backlog.
+        hooks = private_hooks.enabled()
+        prepare(preload, None if saved_parse == "-" else saved_parse, hooks)
+        print(f"warm dbt: ready (private hooks: {', '.join(sorted(hooks)) or 'none'})", file=sys.stderr, flush=True)
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+        listener.settimeout(POLL_S)
+        while os.getppid() == owner:
             try:
-                code = serve_one(conn)
-            except BaseException:
-                traceback.print_exc()
-            exit_without_teardown(code)
-        conn.close()
+                conn, _ = listener.accept()
+            except socket.timeout:
+                continue
+            if os.fork() == 0:
+                listener.close()
+                child(conn, hooks)  # never returns
+            conn.close()
+        return 0
+    finally:
+        if os.getpid() == me:  # not in a forked dbt on its way out
+            _remove_own_files(sock_path, me)
 
 
-def prepare(preload: list[str], saved_parse: str | None = None) -> None:
-    """The state every child starts from: dbt and ``preload`` imported, warmed up (see
-    ``warm_up``), and frozen.
+def child(conn: socket.socket, hooks: frozenset[str]):
+    """In the forked process: become the client's dbt, then exit with its code."""
+    die_with_parent()  # fork clears it: a dbt still running goes with the server
+    for sig in (signal.SIGCHLD, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)  # dbt may wait on its own subprocesses
+    # Ctrl-C (dagster-dbt's cancel, forwarded by the client) interrupts dbt, even when the
+    # server was started with SIGINT ignored (a background job of a non-interactive shell).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    code = 1
+    try:
+        code = serve_one(conn)
+    except BaseException:  # noqa: BLE001 - reported to the client's stderr, then exit
+        traceback.print_exc()
+    if "fast_exit" in hooks:
+        private_hooks.exit_fork(code)
+    sys.exit(code)  # the interpreter's ordinary shutdown: exit handlers, then teardown
 
-    Frozen: all of it (~145,000 objects: dbt's modules, classes, schemas, compiled macros)
-    lives as long as any child, so the cyclic garbage collector is told never to scan it
-    again, in the server or in a child (``gc.freeze``, Python's advice for a process that
-    forks without exec). Each child's collections then walk only what its dbt builds: a
-    month's two dbt steps ~0.35 s sooner.
-    """
-    for module in ["dbt.cli.main", *preload]:
+
+def _remove_own_files(sock_path: str, me: int) -> None:
+    """The socket, pid and log file, if this server's (the pid file names its pid)."""
+    base = Path(sock_path).with_suffix("")
+    pid_file = base.with_suffix(".pid")
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        if int(pid_file.read_text().split()[0]) != me:
+            return
+    for suffix in (".sock", ".pid", ".log"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(base.with_suffix(suffix))
+
+
+def dbt_entry_point():
+    """dbt's ``dbt`` console script, as installed (a click command)."""
+    (script,) = entry_points(group="console_scripts", name="dbt")
+    return script.load()
+
+
+def prepare(preload: list[str], saved_parse: str | None = None, hooks: frozenset[str] = frozenset()) -> None:
+    """The state every child starts from: dbt's entry point and ``preload`` imported; with the
+    private hooks enabled, warmed up and frozen (netflix_elt/warm_dbt/private_hooks.py)."""
+    dbt_entry_point()
+    for module in preload:
         importlib.import_module(module)
-    warm_up(preload, saved_parse)
-    gc.collect()  # the saved parse read for the warm-up goes before the rest is frozen
-    gc.freeze()
-
-
-def retire(listener: socket.socket, sock_path: str) -> socket.socket | None:
-    """Idle for the whole timeout: leave (None), unless a client came in the meantime.
-
-    Under the starters' lock, so no starter takes this server for alive while it goes: the
-    socket file and pid file are removed before the lock is released. A client that connected
-    just before and is still in the backlog is served; one connecting after the socket file is
-    gone finds none and starts its dbt cold.
-    """
-    idle_s = listener.gettimeout()
-    with locked(lock_path(sock_path)):
-        listener.setblocking(False)
-        try:
-            conn, _ = listener.accept()
-        except BlockingIOError:
-            for path in (sock_path, pid_path(sock_path)):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)
-            listener.close()
-            return None
-        listener.settimeout(idle_s)
-        conn.setblocking(True)
-        return conn
-
-
-def warm_up(preload: list[str], saved_parse: str | None = None) -> None:
-    """Build, once, what every dbt invocation builds before its first model:
-
-    - the JSON schemas dbt validates its flags, project, packages, selectors and profile
-      against (each class caches its ``json_schema()``; ~0.25 s per invocation otherwise), the
-      credentials' of each preloaded adapter included;
-    - what reading a saved parse builds, see ``load_saved_parse``.
-    """
-    from dbt.contracts.project import Configuration, PackageConfig, ProfileConfig, Project, ProjectFlags
-    from dbt.contracts.selection import SelectorFile
-
-    classes = [ProjectFlags, ProfileConfig, Project, PackageConfig, SelectorFile, Configuration]
-    classes += [sys.modules[m].Plugin.credentials for m in preload if hasattr(sys.modules[m], "Plugin")]
-    for cls in classes:
-        cls.json_schema()
-    if saved_parse is not None:
-        load_saved_parse(saved_parse)
-
-
-def load_saved_parse(saved_parse: str) -> None:
-    """Read and write a saved parse (``partial_parse.msgpack``) as dbt does, compile its
-    macros' Jinja templates, and drop the result. What stays is what dbt would otherwise
-    build in every invocation, the first time it needs it (~0.25 s each on a 2-core machine):
-
-    - mashumaro's (de)serializer of each manifest class, compiled on first use;
-    - dbt's cache of compiled macro templates (``dbt_common.clients.jinja.template_cache``,
-      keyed by each macro's source text: a macro changed since is compiled afresh).
-
-    Any project's parse will do: the classes are dbt's, and most macros are dbt's and the
-    adapter's. A parse that cannot be read (none yet, another dbt version) is skipped with the
-    reason in the server's log; each invocation then builds these itself, as it would without
-    a server.
-    """
-    try:  # dbt's own reader and writer, and its template cache: a dbt that renamed them is skipped
-        from dbt.contracts.graph.manifest import Manifest
-        from dbt.parser.manifest import extended_mashumaro_encoder, extended_mashumuro_decoder  # sic: dbt's spelling
-        from dbt_common.clients.jinja import template_cache
-
-        with open(saved_parse, "rb") as saved:
-            manifest = Manifest.from_msgpack(saved.read(), decoder=extended_mashumuro_decoder)
-        manifest.to_msgpack(extended_mashumaro_encoder)
-    except Exception as error:  # noqa: BLE001 - a warm-up: dbt reports a bad parse when it reads one
-        print(f"warm dbt: saved parse {saved_parse} not used for the warm-up: {error!r}", file=sys.stderr, flush=True)
-        return
-    for macro in manifest.macros.values():
-        with contextlib.suppress(Exception):  # a macro that does not compile fails where dbt uses it
-            template_cache.get_node_template(macro)
+    if "warm_up" in hooks:
+        private_hooks.warm_up(preload, saved_parse)
+    if "freeze" in hooks:
+        private_hooks.freeze_heap()
 
 
 def _receive(conn: socket.socket) -> tuple[dict, list[int]] | None:
-    """The client's request, or None for a starter's check (a connection that sent nothing)."""
+    """The client's request, or None for a connection that sent nothing."""
     data, fds, _flags, _addr = socket.recv_fds(conn, HEADER.size, 3)
     if not data and not fds:
         return None
@@ -225,28 +205,9 @@ def serve_one(conn: socket.socket) -> int:
     return code
 
 
-def exit_without_teardown(code: int) -> NoReturn:
-    """End the forked dbt as its interpreter's shutdown would, minus the teardown.
-
-    The exit handlers do what matters: dbt-duckdb closes (and checkpoints) the warehouse,
-    logging flushes dbt's log file, multiprocessing releases what it holds. What shutdown does
-    after them, freeing dbt's thousands of modules and objects one by one, cost ~0.4 s of
-    every invocation (measured: 0.50 s from dbt's last log line to the client's exit, 0.13 s
-    without it); the OS frees the process's memory at once.
-    """
-    atexit._run_exitfuncs()  # CPython's own shutdown step (registration order reversed, errors printed)
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(code)
-
-
 def run_dbt(args: list[str]) -> int:
     """What the ``dbt`` console script does (``sys.exit(cli())``), returning the exit code."""
-    from dbt.cli.main import cli
-
+    cli = dbt_entry_point()
     try:
         cli.main(args=args, prog_name="dbt")
     except SystemExit as stop:
