@@ -19,20 +19,17 @@ One flow per test, in order, on one emulator pair:
 What fakesnow cannot do is left out explicitly, never skipped silently: its COPY (DuckDB's CSV
 reader underneath) fails the whole file on a field with a doubled quote (``""``, standard CSV
 for a quote inside a quoted field), so the source is a copy of the shipped data without
-``EMULATOR_EXCLUSIONS`` (the README's verification table lists them too).
+``EMULATOR_EXCLUSIONS`` (conftest.py; the README's verification table lists them too). The
+``prod`` and ``emulator_source`` fixtures are conftest's, shared with test_production_topology.py.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import boto3
 import pytest
 
 pytest.importorskip("fakesnow.server", reason="fakesnow's server extra is not installed (pip install -e '.[test]')")
@@ -41,108 +38,20 @@ import dagster as dg  # noqa: E402
 
 from netflix_elt.definitions import build_definitions  # noqa: E402
 from netflix_elt.deliveries import deliver_ratings_month  # noqa: E402
-from netflix_elt.resources.factory import build_object_store, build_warehouse  # noqa: E402
+from netflix_elt.resources.factory import build_object_store  # noqa: E402
 from netflix_elt.sensors import selection_of  # noqa: E402
-from netflix_elt.settings import SHIPPED_DATA, Settings  # noqa: E402
-from netflix_elt.warm_dbt import FOLDER_ENV  # noqa: E402
-from netflix_elt_tests.conftest import S3_TEST_KEY_ID, S3_TEST_SECRET, fakesnow_server, materialize  # noqa: E402
+from netflix_elt.settings import Settings  # noqa: E402
+from netflix_elt_tests.conftest import S3_TEST_KEY_ID, S3_TEST_SECRET, materialize  # noqa: E402
+from netflix_elt_tests.conftest import prod_cli as _cli, warehouse_one as _one, warehouse_query as _query  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-# The shipped data's lines fakesnow cannot load, and why. fakesnow 0.12.1 hands COPY INTO to
-# DuckDB's CSV reader without the file format's escape settings, which rejects a doubled quote
-# inside a quoted field ("CSV Error on Line: 5021") and so the whole file. Real Snowflake reads
-# them (FIELD_OPTIONALLY_ENCLOSED_BY = '"'), and the DuckDB target loads them (test_raw_loading).
-EMULATOR_EXCLUSIONS = {
-    # movie id: why (every line of every file that names the movie goes, so that the dbt
-    # relationships tests still hold: its movies.csv line, 2 ratings, 1 link, 1 tag)
-    "movie_ids": {7789: "movies.csv line 5021: the title 11'09\"01 - September 11 (2002) is written "
-                        "\"11'09\"\"01 - September 11 (2002)\" (a doubled quote)"},
-    # tags.csv lines: why (only that line goes; the movie and the user's other tags stay)
-    "tag_lines": {'567,4552,"""artsy""",1525285878': 'tags.csv line 3007: the tag "artsy" (with its quotes) is '
-                                                     'written """artsy""" (doubled quotes)'},
-}
-# Lines left out per file (the fixture checks it left out exactly these).
-EXCLUDED_LINES = {"movies.csv": 1, "ratings.csv": 2, "links.csv": 1, "tags.csv": 2}
-MOVIE_COLUMN = {"movies.csv": 0, "links.csv": 0, "ratings.csv": 1, "tags.csv": 1}
 
 SENSOR_MONTH, SENSOR_ROWS = "2026-11", 200
 BACKFILL_MONTHS, BACKFILL_ROWS = ("1995-01", "1995-02", "1995-03"), 150  # before ml-latest-small's first rating
 
 
-def _kept(name: str, line: bytes) -> bool:
-    fields = line.split(b",")
-    movie = int(fields[MOVIE_COLUMN[name]])
-    if movie in EMULATOR_EXCLUSIONS["movie_ids"]:
-        return False
-    return not (name == "tags.csv" and line.rstrip(b"\r\n").decode() in EMULATOR_EXCLUSIONS["tag_lines"])
-
-
-@pytest.fixture(scope="module")
-def emulator_source(tmp_path_factory) -> Path:
-    """The shipped ml-latest-small without EMULATOR_EXCLUSIONS, byte for byte otherwise (CRLF)."""
-    out = tmp_path_factory.mktemp("ml-latest-small-for-fakesnow")
-    for name in MOVIE_COLUMN:
-        lines = (SHIPPED_DATA / name).read_bytes().splitlines(keepends=True)
-        kept = lines[:1] + [line for line in lines[1:] if _kept(name, line)]
-        assert len(lines) - len(kept) == EXCLUDED_LINES[name], name
-        assert not any(b'""' in line for line in kept), f"{name}: a doubled quote is left that fakesnow cannot parse"
-        (out / name).write_bytes(b"".join(kept))
-    return out
-
-
 def _source_rows(source: Path, name: str) -> int:
     return len((source / name).read_bytes().splitlines()) - 1
-
-
-@pytest.fixture(scope="module")
-def prod(tmp_path_factory, s3_server, emulator_source):
-    """The emulators, the required environment, and ``Settings`` built from exactly it."""
-    tmp = tmp_path_factory.mktemp("prod")
-    bucket = "netflix-elt-prod-e2e"
-    boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1").create_bucket(Bucket=bucket)
-    with fakesnow_server(tmp / "fakesnow.log") as snowflake, pytest.MonkeyPatch.context() as mp:
-        required = {
-            "NETFLIX_ELT_TARGET": "prod",
-            **snowflake,  # SNOWFLAKE_ACCOUNT, _USER, _PASSWORD (required) + the emulator's HOST, PORT, PROTOCOL
-            "NETFLIX_ELT_S3_ENDPOINT_URL": s3_server,
-            "NETFLIX_ELT_BUCKET": bucket,
-            "AWS_ACCESS_KEY_ID": S3_TEST_KEY_ID,
-            "AWS_SECRET_ACCESS_KEY": S3_TEST_SECRET,
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
-        env = {**required, "NETFLIX_ELT_HOME": str(tmp / "home"), "NETFLIX_ELT_SOURCE": str(emulator_source)}
-        # In-process runs (sensor, backfill) resolve the password's dg.EnvVar from this process.
-        mp.setenv("SNOWFLAKE_PASSWORD", snowflake["SNOWFLAKE_PASSWORD"])
-        settings = Settings.from_env(env)
-        assert (settings.target, settings.store, settings.snowflake.is_emulator) == ("prod", "s3", True)
-        yield {"env": env, "settings": settings, "source": emulator_source, "tmp": tmp}
-
-
-def _cli(prod, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    """``netflix-elt <args>`` in a process of its own, with the prod environment only."""
-    env = {
-        **prod["env"],
-        "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", str(prod["tmp"])),
-        FOLDER_ENV: os.environ[FOLDER_ENV],  # the suite's warm dbt server (conftest stops it)
-    }
-    cli = Path(sys.executable).with_name("netflix-elt")
-    return subprocess.run([str(cli), *args], env=env, capture_output=True, text=True, timeout=timeout,
-                          cwd=prod["tmp"])
-
-
-def _query(settings: Settings, sql: str):
-    with dg.build_resources({"warehouse": build_warehouse(settings)}) as resources:
-        with resources.warehouse.snowflake.get_connection() as con:
-            cur = con.cursor()
-            cur.execute(sql)
-            return cur.fetchall()
-
-
-def _one(settings: Settings, sql: str):
-    ((value,),) = _query(settings, sql)
-    return value
 
 
 def _instance(settings: Settings) -> dg.DagsterInstance:
