@@ -411,6 +411,20 @@ query RunLogs($runId: ID!, $afterCursor: String) {
 """
 
 
+def wait_ticks(stack: Stack, name: str, predicate, timeout: float, what: str, poll: float = 2) -> list[dict]:
+    """Poll the sensor's ticks (newest first) until ``predicate(ticks)`` holds; fail naming
+    ``what`` was awaited, with the latest ticks, when it does not within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    ticks = sensor_ticks(stack, name)
+    while not predicate(ticks):
+        if time.monotonic() > deadline:
+            summary = [(t["status"], t["runIds"], t["error"], t["skipReason"]) for t in ticks[:6]]
+            raise AssertionError(f"sensor {name}: no {what} within {timeout:.0f} s; ticks (newest first): {summary}")
+        time.sleep(poll)
+        ticks = sensor_ticks(stack, name)
+    return ticks
+
+
 def _plain_run(run: dict) -> dict:
     run = dict(run)
     run["tags"] = {t["key"]: t["value"] for t in run.get("tags") or []}

@@ -567,18 +567,6 @@ def test_a_backfill_of_three_months_completes_through_the_queue(topology):
         assert (raw, ledger, fct) == (expected, expected, expected), (raw, ledger, fct)
 
 
-def _wait_ticks(stack, predicate, timeout: float, what: str) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    ticks = ui.sensor_ticks(stack, SENSOR)
-    while not predicate(ticks):
-        if time.monotonic() > deadline:
-            summary = [(t["status"], t["runIds"], t["error"], t["skipReason"]) for t in ticks[:6]]
-            raise AssertionError(f"sensor {SENSOR}: no {what} within {timeout:.0f} s; ticks (newest first): {summary}")
-        time.sleep(2)
-        ticks = ui.sensor_ticks(stack, SENSOR)
-    return ticks
-
-
 def test_the_sensor_run_by_the_daemon_loads_a_delivered_month(topology):
     from netflix_elt.sensors import CLOCK_SKEW_MARGIN_S
 
@@ -590,13 +578,13 @@ def test_the_sensor_run_by_the_daemon_loads_a_delivered_month(topology):
     assert state["sensorState"]["status"] == "RUNNING"
     try:
         # The first tick starts the sensor's cursor at "now"; deliver after it.
-        ticks = _wait_ticks(stack, lambda ts: any(t["status"] != "STARTED" for t in ts), 120, "first tick")
+        ticks = ui.wait_ticks(stack, SENSOR, lambda ts: any(t["status"] != "STARTED" for t in ts), 120, "first tick")
         assert not any(t["status"] == "FAILURE" for t in ticks), [t["error"] for t in ticks]
         first = {t["tickId"] for t in ticks}
         delivered = topology.cli("deliver", "ratings", "--month", DELIVERED_MONTH, "--rows", str(DELIVERED_ROWS))
         assert f"month={DELIVERED_MONTH}" in delivered, delivered
         t0 = time.monotonic()
-        ticks = _wait_ticks(stack, lambda ts: any(t["runIds"] or t["status"] == "FAILURE" for t in ts
+        ticks = ui.wait_ticks(stack, SENSOR, lambda ts: any(t["runIds"] or t["status"] == "FAILURE" for t in ts
                                                    if t["tickId"] not in first), 240, "tick requesting a run")
         new = [t for t in ticks if t["tickId"] not in first]
         assert not [t["error"] for t in new if t["status"] == "FAILURE"], new

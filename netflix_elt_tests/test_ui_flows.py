@@ -103,25 +103,13 @@ def test_materializing_a_selection_from_the_ui_runs_to_success_with_its_checks_e
     assert not did_not_yield(stack, run_id)
 
 
-def _wait_ticks(stack, predicate, timeout: float, what: str) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    ticks = ui.sensor_ticks(stack, SENSOR)
-    while not predicate(ticks):
-        if time.monotonic() > deadline:
-            summary = [(t["status"], t["runIds"], t["error"], t["skipReason"]) for t in ticks[:6]]
-            raise AssertionError(f"sensor {SENSOR}: no {what} within {timeout:.0f} s; ticks (newest first): {summary}")
-        time.sleep(2)
-        ticks = ui.sensor_ticks(stack, SENSOR)
-    return ticks
-
-
 def test_the_sensor_loads_a_month_delivered_after_it_was_switched_on_exactly_once(stack):
     before = {r["runId"] for r in ui.runs(stack, limit=200)}
     state = ui.start_sensor(stack, SENSOR)
     assert state["sensorState"]["status"] == "RUNNING"
     try:
         # Its first tick starts the cursor ("now"): what was there before is a backfill's job.
-        ticks = _wait_ticks(stack, lambda ts: any(t["status"] != "STARTED" for t in ts), 120, "first tick")
+        ticks = ui.wait_ticks(stack, SENSOR, lambda ts: any(t["status"] != "STARTED" for t in ts), 120, "first tick")
         assert not any(t["status"] == "FAILURE" for t in ticks), "\n\n".join(t["error"] or "" for t in ticks)
         first_tick_ids = {t["tickId"] for t in ticks}
 
@@ -129,7 +117,7 @@ def test_the_sensor_loads_a_month_delivered_after_it_was_switched_on_exactly_onc
                                 "--rows", str(DELIVERED_ROWS), timeout=120)
         assert f"month={DELIVERED_MONTH}" in delivered, delivered
 
-        ticks = _wait_ticks(stack, lambda ts: any(t["runIds"] or t["status"] == "FAILURE" for t in ts
+        ticks = ui.wait_ticks(stack, SENSOR, lambda ts: any(t["runIds"] or t["status"] == "FAILURE" for t in ts
                                                    if t["tickId"] not in first_tick_ids), 240, "tick requesting a run")
         new_ticks = [t for t in ticks if t["tickId"] not in first_tick_ids]
         failures = [t["error"] for t in new_ticks if t["status"] == "FAILURE"]
@@ -146,7 +134,7 @@ def test_the_sensor_loads_a_month_delivered_after_it_was_switched_on_exactly_onc
 
         # Later ticks (>= 30 s apart) request nothing more: the month is handled.
         run_tick = max(int(t["tickId"]) for t in new_ticks if t["runIds"])
-        ticks = _wait_ticks(stack, lambda ts: sum(1 for t in ts if int(t["tickId"]) > run_tick
+        ticks = ui.wait_ticks(stack, SENSOR, lambda ts: sum(1 for t in ts if int(t["tickId"]) > run_tick
                                                   and t["status"] != "STARTED") >= 2, 150, "two later ticks")
         later = [t for t in ticks if int(t["tickId"]) > run_tick and t["status"] != "STARTED"]
         assert all(not t["runIds"] and t["status"] != "FAILURE" for t in later), later
