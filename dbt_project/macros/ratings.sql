@@ -1,4 +1,4 @@
-{# The ten half-star values a rating can take (tested on fct_ratings). #}
+{# The ten half-star values a rating can take (stg_ratings tests the rule: value_between, in_half_steps). #}
 {% macro rating_values() -%}
     {{ return(['0.5', '1.0', '1.5', '2.0', '2.5', '3.0', '3.5', '4.0', '4.5', '5.0']) }}
 {%- endmacro %}
