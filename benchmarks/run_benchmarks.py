@@ -10,7 +10,13 @@ Prints ONE table:
   compiled, its tests included; no Dagster, no dbt), and the ratio end-to-end / floor;
 - incremental: one new month of ratings from the sensor's tick to fresh marts (every mart
   rebuilt and checked), and its ratio to the full run; also to the end of its run (the
-  dashboard rebuilt too), and with the warm dbt server gone (as after a quiet spell);
+  dashboard rebuilt too);
+- speed-ups side by side with the plain path: the full run with every speed-up off
+  (NETFLIX_ELT_WARM_DBT=0, NETFLIX_ELT_PRIVATE_HOOKS=none) next to the default, and a new
+  month under each step of the ladder plain -> + the dagster-dbt hook -> + the warm dbt
+  server (public interfaces only) -> + its warm-up -> + its frozen heap -> + the forks' fast
+  exit (= the default), each month in its own process as a run worker of `netflix-elt dev`
+  would be (the server, when there is one, started and ready before the month arrives);
 - sensor tick over a store with N objects (100,000 by default);
 - peak memory (RSS summed over the whole process tree) of the end-to-end run.
 Targets are printed next to the figures. Nothing here asserts a time: figures, not tests.
@@ -201,7 +207,7 @@ def run_floor(source: Path, manifest: dict, work: Path) -> dict[str, float]:
 
 # -- incremental and sensor -------------------------------------------------------------------------
 
-def run_incremental(home: Path, source: Path, rows: int) -> dict[str, float]:
+def run_incremental(home: Path, source: Path, rows: int, seed: int = 7) -> dict[str, float]:
     """A new month dropped into the store: seconds from the sensor's tick to fresh marts (the
     marts rebuilt and their checks evaluated), to the end of the run (the dashboard rebuilt
     too), and of the tick."""
@@ -220,7 +226,7 @@ def run_incremental(home: Path, source: Path, rows: int) -> dict[str, float]:
     with dg.build_sensor_context(resources={"object_store": store}, definitions=defs) as ctx:
         cursor = build_new_objects_sensor()(ctx).cursor  # the sensor is on: first tick, nothing new
     month = time.strftime("%Y-%m", time.gmtime())
-    deliver_ratings_month(store, movies, month, rows=rows, work_dir=settings.work_dir)
+    deliver_ratings_month(store, movies, month, rows=rows, seed=seed, work_dir=settings.work_dir)
     started, started_wall = time.monotonic(), time.time()
     with dg.build_sensor_context(cursor=cursor, resources={"object_store": store}, definitions=defs) as ctx:
         result = build_new_objects_sensor()(ctx)
@@ -300,10 +306,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1,
                         help="measure the full run, the floor and the months this many times; print medians")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--month-repeat", type=int, default=3,
+                        help="months measured per step of the speed-up ladder (median printed)")
+    parser.add_argument("--no-plain-full", action="store_true", help="skip the full run with every speed-up off")
+    parser.add_argument("--month-child", help=argparse.SUPPRESS)  # internal: one month, in its own process
     args = parser.parse_args(argv)
+    if args.month_child:
+        return month_child(json.loads(args.month_child))
 
     from netflix_elt.synthetic import generate
-    from netflix_elt.warm_dbt import FOLDER_ENV
 
     work = Path(args.work or tempfile.mkdtemp(prefix="netflix-elt-bench-"))
     source = work / "source"
@@ -312,13 +323,12 @@ def main(argv: list[str] | None = None) -> int:
         generate(source, scale=args.scale)
     generate_s = time.monotonic() - started
 
-    # Warm dbt servers of the benchmark's own (netflix_elt/warm_dbt), never the user's.
-    servers = work / "warm-dbt"
-    servers.mkdir(mode=0o700, exist_ok=True)
-    os.environ[FOLDER_ENV] = str(servers)
+    # Each command owns its warm dbt server (netflix_elt/warm_dbt): none is inherited from the caller.
+    for name in ("NETFLIX_ELT_WARM_DBT_SOCKET", "NETFLIX_ELT_WARM_DBT_DIR", "NETFLIX_ELT_PRIVATE_HOOKS"):
+        os.environ.pop(name, None)
     rounds = []
     for _ in range(max(1, args.repeat)):
-        measured = measure_round(work, source, servers)
+        measured = measure_round(work, source, plain_full=not args.no_plain_full, month_repeat=args.month_repeat)
         if measured is None:
             return 1
         rounds.append(measured)
@@ -334,22 +344,83 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def measure_round(work: Path, source: Path, servers: Path) -> dict | None:
-    """One full run (from nothing), the floor right after it, then two new months: one while
-    the full run's warm dbt server is still up (within its idle timeout) and one after it has
-    gone, as the first run after a quiet spell."""
-    from netflix_elt.warm_dbt import stop_servers
+# The speed-up ladder: each step adds one speed-up to the one before (docs/warm-dbt.md).
+LADDER = [
+    ("plain (dbt cold, stock dagster-dbt)", {"warm": False, "hooks": "none"}),
+    ("+ dagster-dbt hook (no dbt --version, no adapter)", {"warm": False, "hooks": "dagster_dbt"}),
+    ("+ warm dbt server (public interfaces only)", {"warm": True, "hooks": "dagster_dbt"}),
+    ("+ server warm-up (schemas, saved parse)", {"warm": True, "hooks": "dagster_dbt,warm_up"}),
+    ("+ frozen heap (gc.freeze)", {"warm": True, "hooks": "dagster_dbt,warm_up,freeze"}),
+    ("+ fast exit of each fork (= default)", {"warm": True, "hooks": "all"}),
+]
+PLAIN_ENV = {"NETFLIX_ELT_WARM_DBT": "0", "NETFLIX_ELT_PRIVATE_HOOKS": "none"}
 
+
+def full_run(work: Path, source: Path, extra_env: dict | None = None) -> dict | None:
+    """One full run from nothing, in its own process: wall time, peak memory, its summary."""
     home = work / "home"
     shutil.rmtree(home, ignore_errors=True)  # always a first run: nothing loaded, nothing cached
-    stop_servers(servers)  # the full run starts its server: it pays the start, its memory counts in its tree
-    env = dict(os.environ, NETFLIX_ELT_HOME=str(home), NETFLIX_ELT_SOURCE=str(source), PYTHONPATH=str(REPO))
+    env = dict(os.environ, NETFLIX_ELT_HOME=str(home), NETFLIX_ELT_SOURCE=str(source), PYTHONPATH=str(REPO),
+               **(extra_env or {}))
     summary_path = work / "summary.json"
     wall, peak, code = run_measured([sys.executable, "-m", "netflix_elt.cli", "run", "--json", str(summary_path)], env)
     if code:
         print(f"end-to-end run failed (exit {code})", file=sys.stderr)
         return None
-    summary = json.loads(summary_path.read_text())
+    return {"wall": wall, "peak": peak, "summary": json.loads(summary_path.read_text())}
+
+
+def month_child(config: dict) -> int:
+    """One new month in this process, under one step of the ladder; prints its figures."""
+    import contextlib
+
+    os.environ["NETFLIX_ELT_WARM_DBT"] = "1" if config["warm"] else "0"
+    os.environ["NETFLIX_ELT_PRIVATE_HOOKS"] = config["hooks"]
+    from netflix_elt import warm_dbt
+    from netflix_elt.settings import DBT_PROJECT_DIR
+
+    home = Path(config["home"])
+    with (warm_dbt.owned_server(DBT_PROJECT_DIR, home, target="local") if config["warm"] else contextlib.nullcontext()) as server:
+        if server is not None:
+            server.wait_ready()  # as in a dev session: the server is up before the month arrives
+        figures = run_incremental(home, Path(config["source"]), config["rows"], seed=config["seed"])
+    print("FIGURES " + json.dumps(figures), flush=True)
+    return 0
+
+
+def measure_ladder(work: Path, source: Path, rows: int, repeat: int) -> tuple[dict[str, float], float]:
+    """A new month (tick to fresh marts) under each step of the ladder: median of ``repeat``;
+    and the default's median to the end of its run (dashboard too)."""
+    medians, seed, run_s = {}, 100, []
+    for label, config in LADDER:
+        seconds = []
+        for _ in range(max(1, repeat)):
+            seed += 1  # another month's bytes each time: the sensor sees a changed delivery
+            child = {**config, "home": str(work / "home"), "source": str(source), "rows": rows, "seed": seed}
+            out = subprocess.run([sys.executable, __file__, "--month-child", json.dumps(child)], cwd=REPO,
+                                 capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+            line = [x for x in out.stdout.splitlines() if x.startswith("FIGURES ")]
+            if out.returncode or not line:
+                sys.stderr.write(out.stdout[-3000:] + out.stderr[-3000:])
+                raise RuntimeError(f"month under {label!r} failed")
+            figures = json.loads(line[0].removeprefix("FIGURES "))
+            seconds.append(figures["to_marts_s"])
+            if (label, config) == LADDER[-1]:
+                run_s.append(figures["run_s"])
+        medians[label] = statistics.median(seconds)
+    return medians, statistics.median(run_s)
+
+
+def measure_round(work: Path, source: Path, plain_full: bool = True, month_repeat: int = 3) -> dict | None:
+    """One full run with every speed-up off (unless ``plain_full`` is False), one with the
+    defaults (its floor measured right after it), then a new month in this process (its
+    dbt cold: no command owns a server here) and under each step of the speed-up ladder."""
+    plain = full_run(work, source, PLAIN_ENV) if plain_full else None
+    run = full_run(work, source)
+    if run is None or (plain_full and plain is None):
+        return None
+    wall, peak, summary = run["wall"], run["peak"], run["summary"]
+    home = work / "home"
     steps = summary["step_seconds"]
     stage = lambda prefix: sum(v for k, v in steps.items() if k.startswith(prefix))  # noqa: E731
     figures = dict(
@@ -363,15 +434,18 @@ def measure_round(work: Path, source: Path, servers: Path) -> dict | None:
     figures.update(floor_load_s=floor["load"], floor_transform_s=floor["transform"], floor_s=sum(floor.values()))
 
     month_rows = max(100, min(50_000, figures["ratings"] // 300))
-    warm = run_incremental(home, source, month_rows)
-    stop_servers(servers)
-    cold = run_incremental(home, source, month_rows)
-    stop_servers(servers)
+    month = run_incremental(home, source, month_rows)
+    ladder, default_run_s = measure_ladder(work, source, month_rows, month_repeat)
+    default = ladder[LADDER[-1][0]]
     figures.update(
-        incremental_s=warm["to_marts_s"], incremental_run_s=warm["run_s"], incremental_tick_s=warm["tick_s"],
-        incremental_cold_s=cold["to_marts_s"], incremental_rows=month_rows,
-        ratio=wall / figures["floor_s"], incremental_share=warm["to_marts_s"] / wall,
+        incremental_s=default, incremental_run_s=default_run_s, incremental_tick_s=month["tick_s"],
+        incremental_inprocess_s=month["to_marts_s"], incremental_rows=month_rows,
+        ratio=wall / figures["floor_s"], incremental_share=default / wall,
+        **{f"ladder:{label}": seconds for label, seconds in ladder.items()},
     )
+    if plain is not None:
+        figures.update(e2e_plain_s=plain["wall"], transform_plain_s=sum(
+            v for k, v in plain["summary"]["step_seconds"].items() if k.startswith("dbt_")))
     return figures
 
 
@@ -385,6 +459,31 @@ def median_of(rounds: list[dict]) -> dict:
     highest = max(rounds, key=lambda r: r["peak_bytes"])  # a bound: the highest, not the median
     figures["peak_bytes"], figures["peak_parts"] = highest["peak_bytes"], highest["peak_parts"]
     return figures
+
+
+def plain_rows(f: dict) -> list[tuple[str, str, str, str]]:
+    """The full run with every speed-up off next to the default, and the month's ladder: each
+    step's time, its gain over the step before and the total gain over the plain path."""
+    rows = []
+    if "e2e_plain_s" in f:
+        rows.append(("  full run: plain / default",
+                     f"{f['e2e_plain_s']:.1f} s / {f['e2e_s']:.1f} s (-{f['e2e_plain_s'] - f['e2e_s']:.1f} s)", "", ""))
+        rows.append(("    its dbt steps: plain / default",
+                     f"{f['transform_plain_s']:.1f} s / {f['transform_s']:.1f} s "
+                     f"(-{f['transform_plain_s'] - f['transform_s']:.1f} s)", "", ""))
+    plain = previous = None
+    for label, _config in LADDER:
+        seconds = f.get(f"ladder:{label}")
+        if seconds is None:
+            continue
+        if plain is None:
+            plain = previous = seconds
+            rows.append((f"  month: {label}", f"{seconds:.2f} s", "", ""))
+            continue
+        rows.append((f"  month: {label}", f"{seconds:.2f} s (step -{previous - seconds:.2f} s, "
+                     f"vs plain -{plain - seconds:.2f} s)", "", ""))
+        previous = seconds
+    return rows
 
 
 def print_table(f: dict) -> None:
@@ -408,12 +507,13 @@ def print_table(f: dict) -> None:
         ("end-to-end / floor", f"{ratio:.2f}x" + spread("ratio", "{:.2f}x"), f"<= {TARGETS['ratio']}x", ok(ratio <= TARGETS["ratio"])),
         ("peak RSS, whole process tree", f"{gib:.2f} GiB", f"<= {TARGETS['peak_gib']} GiB", ok(gib <= TARGETS["peak_gib"])),
         ("  at the peak, GiB", ", ".join(f"{part} {n / 2**30:.2f}" for part, n in f["peak_parts"].items()), "", ""),
-        (f"incremental month ({f['incremental_rows']:,} rows)", f"{f['incremental_s']:.1f} s", "", ""),
+        (f"incremental month ({f['incremental_rows']:,} rows; a dev session's run)", f"{f['incremental_s']:.1f} s", "", ""),
         ("  share of the full run", f"{share:.1%}" + spread("incremental_share", "{:.1%}"),
          f"<= {TARGETS['incremental_share']:.0%}", ok(share <= TARGETS["incremental_share"])),
         ("  run's end (dashboard too)", f"{f['incremental_run_s']:.1f} s ({f['incremental_run_s'] / f['e2e_s']:.1%})", "", ""),
-        ("  dbt server cold (idle timeout past)",
-         f"{f['incremental_cold_s']:.1f} s ({f['incremental_cold_s'] / f['e2e_s']:.1%})", "", ""),
+        ("  in the benchmark's process (no server: dbt cold)", f"{f['incremental_inprocess_s']:.1f} s", "", ""),
+        ("speed-ups, each next to the plain path", "", "", ""),
+        *plain_rows(f),
         (f"sensor tick, {f['sensor_objects']:,} objects", f"{f['sensor_tick_s']:.2f} s", f"<= {TARGETS['sensor_tick_s']} s",
          ok(f["sensor_tick_s"] <= TARGETS["sensor_tick_s"])),
         ("  full sweep", f"{f['sensor_sweep_s']:.2f} s in {f['sensor_ticks']} ticks", "", ""),
