@@ -114,7 +114,7 @@ def ratings_window_env(start: datetime, end: datetime) -> dict[str, str]:
     pool="duckdb_warehouse",  # one writer at a time (netflix_elt/instance.py)
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    yield from _build(context, dbt, _test_selection(context, dbt_models, ["--indirect-selection", "cautious"]))
+    yield from _build(context, dbt, _test_selection(context, ["--indirect-selection", "cautious"]))
 
 
 # dbt unit tests check the models' logic against fixed inputs, not the data: as dbt advises,
@@ -129,7 +129,7 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[st
     keep_partial_parse(invocation, dbt_project.project_dir)
 
 
-def _test_selection(context: dg.AssetExecutionContext, full_def: dg.AssetsDefinition, whole_step: list[str]) -> list[str]:
+def _test_selection(context: dg.AssetExecutionContext, whole_step: list[str]) -> list[str]:
     """Which dbt tests run with the models, so that they are exactly the selected checks.
 
     The whole step (``netflix-elt run``, a sensor run, a backfill of the whole step) keeps
@@ -139,13 +139,17 @@ def _test_selection(context: dg.AssetExecutionContext, full_def: dg.AssetsDefini
     selected model runs, a relationship to a model of another step included (cautious or
     buildable would drop it, and Dagster would report the check as never evaluated). Eager also
     picks tests that belong to a model left out (the rollups' reconcile test when only
-    fct_ratings is rebuilt, which would fail against rollups not rebuilt yet), so the step's
-    checks that were not selected are excluded by name (a check's name is its dbt test's).
+    fct_ratings is rebuilt, which would fail against rollups not rebuilt yet; a mart's test when
+    only the seed it reads is), so every dbt check that was not selected is excluded by name (a
+    check's name is its dbt test's).
     """
     if not context.is_subset:
         return whole_step
     selected = {key.name for key in context.selected_asset_check_keys}
-    left_out = sorted({key.name for key in full_def.check_keys} - selected)
+    # Every dbt test is some step's check: eager also picks tests of the other steps' models that
+    # touch a selected one (a mart's relationship to the genres seed), so all are candidates.
+    everything = {key.name for assets_def in DBT_ASSETS for key in assets_def.check_keys}
+    left_out = sorted(everything - selected)
     return ["--exclude", " ".join(left_out)] if left_out else []
 
 
@@ -174,7 +178,7 @@ def dbt_fct_ratings(context: dg.AssetExecutionContext, dbt: DbtCliResource, conf
     context.log.info(f"fct_ratings window [{env['NETFLIX_ELT_RATINGS_WINDOW_START']}, {env['NETFLIX_ELT_RATINGS_WINDOW_END']})")
     # buildable: a test runs when all its parents are selected or upstream of the selection,
     # so the rollups' reconcile test waits for the rollups when only fct_ratings is rebuilt.
-    args = _test_selection(context, dbt_fct_ratings, ["--indirect-selection", "buildable"])
+    args = _test_selection(context, ["--indirect-selection", "buildable"])
     if dbt.target == "local" and len(months_in_window(window.start, window.end)) > HEAVY_WINDOW_MONTHS:
         # A long window is a few heavy models (25M ratings into two rollups at once on a full
         # run): DuckDB already spreads each query over every core, and two at a time only
@@ -196,7 +200,7 @@ def dbt_fct_ratings(context: dg.AssetExecutionContext, dbt: DbtCliResource, conf
     pool="duckdb_warehouse",  # one writer at a time (netflix_elt/instance.py)
 )
 def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    yield from _build(context, dbt, _test_selection(context, dbt_marts, []))
+    yield from _build(context, dbt, _test_selection(context, []))
 
 
 DBT_ASSETS = [dbt_models, dbt_fct_ratings, dbt_marts]

@@ -68,6 +68,14 @@ class LeanDbtCliResource(dagster_dbt_base()):
         description="The values profiles.yml reads (Settings.dbt_env: no secrets), handed to every invocation.",
     )
 
+    def setup_for_execution(self, context) -> None:
+        super().setup_for_execution(context)
+        # dbt-duckdb creates the warehouse file but not its folder: on a fresh home a run that
+        # starts with dbt (the UI's "Materialize" on a seed) makes it here, at run time.
+        home = self.profile_env.get("NETFLIX_ELT_HOME")
+        if home and self.target == "local":
+            Path(home).mkdir(parents=True, exist_ok=True)
+
     def cli(self, args, **kwargs) -> DbtCliInvocation:
         # dagster-dbt hands the dbt process this process's environment as it starts it; the
         # warm client finds its command's server there (NETFLIX_ELT_WARM_DBT_SOCKET), if any.
