@@ -30,7 +30,7 @@ def test_a_failed_rows_reconcile_stops_every_model_downstream_of_its_table_and_t
     second = run_all(settings, instance=instance)
 
     assert not second["success"]
-    assert "raw_tags" in second["failed_steps"]
+    assert "raw__tags" in second["failed_steps"]
     [line] = [c for c in second["failed_checks"] if c.startswith("raw/tags:rows_reconcile")]
     rows = first["raw_rows"]["tags"]
     assert f"raw.tags holds {rows - 1:,} rows, the ledger says {rows:,} were loaded" in line

@@ -248,7 +248,7 @@ def test_a_failed_blocking_check_in_a_ui_run_stops_the_models_downstream_of_its_
         run_id = ui.launch_assets(stack, ["raw/tags", "staging/stg_tags"])
         assert ui.wait_run(stack, run_id, timeout=300, raise_on_failure=False) == "FAILURE"
         steps = ui.run_step_stats(stack, run_id)
-        assert steps["raw_tags"]["status"] == "FAILURE", steps
+        assert steps["raw__tags"]["status"] == "FAILURE", steps
         assert "dbt_models" not in steps or steps["dbt_models"]["status"] == "SKIPPED", steps
         assert not any(m["runId"] == run_id for m in ui.latest_materializations(stack, "staging/stg_tags", limit=5))
         [execution] = [e for e in ui.asset_check_executions(stack, "raw/tags", "rows_reconcile", limit=5) if e["runId"] == run_id]

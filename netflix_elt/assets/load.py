@@ -144,7 +144,7 @@ def build_load_asset(ds: Dataset) -> dg.AssetsDefinition:
     key = raw_asset_key(ds)
 
     @dg.multi_asset(
-        name=f"raw_{ds.name}",
+        name=raw_asset_key(ds).to_python_identifier(),  # raw__<table>, as the op was named before
         specs=[
             dg.AssetSpec(
                 key,
