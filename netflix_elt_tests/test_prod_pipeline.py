@@ -19,7 +19,7 @@ One flow per test, in order, on one emulator pair:
 What fakesnow cannot do is left out explicitly, never skipped silently: its COPY (DuckDB's CSV
 reader underneath) fails the whole file on a field with a doubled quote (``""``, standard CSV
 for a quote inside a quoted field), so the source is a copy of the shipped data without
-``EMULATOR_EXCLUSIONS`` (conftest.py; the README's verification table lists them too). The
+``EMULATOR_EXCLUSIONS`` (conftest.py; docs/production.md's verification table lists them too). The
 ``prod`` and ``emulator_source`` fixtures are conftest's, shared with test_production_topology.py.
 """
 
