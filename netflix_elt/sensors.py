@@ -8,9 +8,14 @@ sweep wherever its key sorts.
 
 What counts as new: an object last modified at or after ``since`` (the start of the previous
 sweep, minus a clock-skew margin) whose (key, ETag) is not in ``handled``. ``handled`` only
-keeps entries young enough to be seen again, so the cursor stays small. The first tick sets
-``since`` to "now": objects delivered before the sensor was first switched on are the job of
-a regular run or a backfill, not of hundreds of sensor runs.
+keeps entries young enough to be seen again, so the cursor stays small. Objects delivered
+before the sensor was first switched on are the job of a regular run or a backfill, not of
+hundreds of sensor runs: the first sweep records the objects it finds from before its first
+tick as handled without a run (``baseline_until``: the first tick's time, in whole seconds as
+S3 reports it), so the margin that later sweeps look back cannot take what ``make run`` wrote a
+moment before for deliveries. Objects written in the same second as the first tick count as
+deliveries; one delivered just after it, by a store whose clock lags the sensor's, is left to a
+run or a backfill.
 
 For each new object version the sensor records a materialization of its S3-file asset (the
 delivery happened outside Dagster) and requests ONE run (run key ``<key>@<etag>``) of its
@@ -21,6 +26,7 @@ partition.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -42,17 +48,23 @@ class SensorCursor:
     since: float = 0.0  # objects modified at/after this are candidates in this sweep
     next_since: float = 0.0  # `since` for the next sweep: when this sweep started, minus margin
     handled: dict[str, list] = field(default_factory=dict)  # key -> [etag, last_modified]
+    # During the first sweep: objects last modified before this were in the store when the
+    # sensor was switched on (handled without a run). 0 once the first sweep is over.
+    baseline_until: float = 0.0
 
     def dumps(self) -> str:
-        return json.dumps({"after": self.after, "since": self.since, "next_since": self.next_since, "handled": self.handled})
+        return json.dumps({"after": self.after, "since": self.since, "next_since": self.next_since, "handled": self.handled,
+                           "baseline_until": self.baseline_until})
 
     @classmethod
     def loads(cls, text: str | None, now: float) -> "SensorCursor":
         if not text:
             start = now - CLOCK_SKEW_MARGIN_S
-            return cls(since=start, next_since=start)
+            # Whole seconds: S3 reports times truncated to the second, so an object written after
+            # this tick never looks older than it.
+            return cls(since=start, next_since=start, baseline_until=float(math.floor(now)))
         data = json.loads(text)
-        return cls(data["after"], data["since"], data["next_since"], data["handled"])
+        return cls(data["after"], data["since"], data["next_since"], data["handled"], data.get("baseline_until", 0.0))
 
 
 @dataclass
@@ -82,13 +94,17 @@ def plan_tick(store: ObjectStore, cursor: SensorCursor, now: float, max_objects:
         elif slot.month is not None and slot.month not in months:
             skipped.append((obj.key, f"month {slot.month} is outside the ratings partitions"))
         elif obj.last_modified >= cursor.since and cursor.handled.get(obj.key, [None])[0] != obj.etag:
-            new.append(obj)
             cursor.handled[obj.key] = [obj.etag, obj.last_modified]
+            if obj.last_modified < cursor.baseline_until:
+                skipped.append((obj.key, "in the store before the sensor was switched on"))
+            else:
+                new.append(obj)
         if listed >= max_objects:
             finished = False
             break
     if finished:  # reached the end: the next tick starts a new sweep
         cursor.after = ""
+        cursor.baseline_until = 0.0
         cursor.since, cursor.next_since = cursor.next_since, now - CLOCK_SKEW_MARGIN_S
         # Keep only entries that the next sweep could see again (modified since `since`).
         cursor.handled = {k: v for k, v in cursor.handled.items() if v[1] >= cursor.since}

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 
 import dagster as dg
 import pytest
 
 from netflix_elt.definitions import build_definitions
 from netflix_elt.resources.factory import build_object_store
-from netflix_elt.sensors import build_new_objects_sensor, selection_of
+from netflix_elt.sensors import CLOCK_SKEW_MARGIN_S, SensorCursor, build_new_objects_sensor, selection_of
 from netflix_elt_tests.conftest import write_csv
 
 MONTH_CSV = "userId,movieId,rating,timestamp\n1,1,4.0,{ts}\n"
@@ -30,7 +31,17 @@ def put(settings, key: str, text: str):
     return build_object_store(settings).put_file(path, key)
 
 
+def switched_on_earlier() -> str:
+    """The cursor of a sensor switched on a while ago (its first sweep over): whatever is put
+    now is a delivery it has not seen."""
+    since = time.time() - CLOCK_SKEW_MARGIN_S
+    return SensorCursor(since=since, next_since=since).dumps()
+
+
 def tick(defs, settings, cursor=None, **sensor_kwargs):
+    """One tick; without a cursor, of a sensor switched on earlier (the first tick's own rule has
+    its own test)."""
+    cursor = cursor or switched_on_earlier()
     sensor = build_new_objects_sensor(**sensor_kwargs)
     with dg.build_sensor_context(cursor=cursor, resources={"object_store": build_object_store(settings)}, definitions=defs) as context:
         return sensor(context)
@@ -52,6 +63,25 @@ def test_a_new_month_of_ratings_yields_one_run_for_that_partition_and_none_on_th
     assert {"core/fct_ratings", "staging/stg_ratings", "core/dim_users"} <= {key for key, _ in checks}
     assert [(e.asset_key, e.partition) for e in first.asset_events] == [(dg.AssetKey(["s3", "ratings"]), "2000-07")]
     assert tick(defs, settings, first.cursor).run_requests == []
+
+
+def test_objects_in_the_store_when_the_sensor_is_switched_on_are_never_requested_even_if_written_just_before(defs, settings):
+    """`make run` then `make dev` and the sensor switched on at once: the objects the run wrote
+    seconds ago are not deliveries (they used to be, inside the clock-skew margin: ~280 runs)."""
+    put(settings, "raw/ratings/month=2000-07/ratings.csv", MONTH_CSV.format(ts=962409600))
+    put(settings, "raw/movies/movies.csv", "movieId,title,genres\n1,Toy Story (1995),Comedy\n")
+    time.sleep(1.1)  # switched on a second later (S3's timestamps are whole seconds)
+    sensor = build_new_objects_sensor()
+    store = build_object_store(settings)
+    with dg.build_sensor_context(resources={"object_store": store}, definitions=defs) as context:
+        first = sensor(context)  # no cursor: the very first tick
+    assert first.run_requests == [] and first.asset_events == []
+    put(settings, "raw/ratings/month=2000-08/ratings.csv", MONTH_CSV.format(ts=965088000))
+    second = tick(defs, settings, first.cursor)
+    assert [r.partition_key for r in second.run_requests] == ["2000-08"]
+    # The next sweep, which looks back over the clock-skew margin, still leaves the old ones alone.
+    third = tick(defs, settings, second.cursor)
+    assert third.run_requests == [] and json.loads(third.cursor)["baseline_until"] == 0.0
 
 
 def test_a_changed_object_is_a_new_version_with_its_own_run_key(defs, settings):

@@ -103,18 +103,7 @@ def test_materializing_a_selection_from_the_ui_runs_to_success_with_its_checks_e
     assert not did_not_yield(stack, run_id)
 
 
-def _wait_until_the_store_is_older_than_the_sensors_margin(home) -> None:
-    """The sensor's first tick treats objects written within its clock-skew margin (60 s) before
-    it was switched on as new (the cost of not missing a delivery made just then); what
-    `netflix-elt run` wrote moments ago is not what this test delivers."""
-    from netflix_elt.sensors import CLOCK_SKEW_MARGIN_S
-
-    newest = max(p.stat().st_mtime for p in (home / "object_store").rglob("*") if p.is_file())
-    time.sleep(max(0.0, newest + CLOCK_SKEW_MARGIN_S + 2 - time.time()))
-
-
 def test_the_sensor_loads_a_month_delivered_after_it_was_switched_on_exactly_once(stack):
-    _wait_until_the_store_is_older_than_the_sensors_margin(stack.home)
     before = {r["runId"] for r in ui.runs(stack, limit=200)}
     state = ui.start_sensor(stack, SENSOR)
     assert state["sensorState"]["status"] == "RUNNING"
