@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from netflix_elt.processes import pid_alive
 from netflix_elt.settings import Settings
 
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -121,16 +122,6 @@ def open_instance(settings: Settings):
     return dg.DagsterInstance.get()
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _run_worker_pid(instance, run_id: str) -> int | None:
     """The pid the in-process executor recorded for a run ("Executing steps in process")."""
     import dagster as dg
@@ -160,7 +151,7 @@ def recover_dead_local_runs(instance) -> list[str]:
     for record in instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
         run = record.dagster_run
         pid = _run_worker_pid(instance, run.run_id)
-        if pid is None or pid == os.getpid() or _pid_alive(pid):
+        if pid is None or pid == os.getpid() or pid_alive(pid):
             continue
         instance.report_engine_event(f"run worker (pid {pid}) is gone: marking the run failed", run)
         instance.report_run_failed(run)

@@ -54,6 +54,7 @@ import pytest
 import yaml
 
 from netflix_elt.settings import REPO_ROOT, Settings
+from netflix_elt.processes import pid_alive
 from netflix_elt_tests import graphql_api as ui
 from netflix_elt_tests.conftest import prod_cli, prod_process_env, warehouse_one, warehouse_query
 from netflix_elt_tests.dagster_stack import (
@@ -151,16 +152,6 @@ def _postmaster_pid(data_dir: Path) -> int | None:
         return None
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @contextmanager
 def postgres_server() -> Iterator[Postgres]:
     """A PostgreSQL 15 cluster in a temporary folder, listening on 127.0.0.1 (and a unix socket
@@ -209,13 +200,13 @@ def postgres_server() -> Iterator[Postgres]:
                 _run([*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data_dir), "-m", "fast", "-w", "-t", "60", "stop"],
                      "pg_ctl stop")
             except (RuntimeError, subprocess.TimeoutExpired):
-                if pid and _pid_alive(pid):
+                if pid and pid_alive(pid):
                     os.kill(pid, signal.SIGKILL)  # children (backends) exit with their postmaster
         deadline = time.monotonic() + 15
-        while pid and _pid_alive(pid) and time.monotonic() < deadline:
+        while pid and pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.2)
         shutil.rmtree(root, ignore_errors=True)
-        if pid and _pid_alive(pid):
+        if pid and pid_alive(pid):
             raise RuntimeError(f"postgres (pid {pid}) outlived its fixture")
 
 

@@ -43,6 +43,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from netflix_elt.processes import pid_alive
+
 CLIENT = Path(__file__).with_name("dbt")
 SOCKET_ENV = "NETFLIX_ELT_WARM_DBT_SOCKET"  # names shared with the client (it imports nothing)
 EXECUTABLE_ENV = "NETFLIX_ELT_DBT_EXECUTABLE"
@@ -290,12 +292,8 @@ def _is_server(pid: int) -> bool:
 
 def _running(pid: int) -> bool:
     """Alive and not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not pid_alive(pid):
         return False
-    except PermissionError:
-        return True
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
