@@ -130,6 +130,7 @@ class Settings:
     # Fork a run's dbt invocations from one process that has imported dbt (netflix_elt/warm_dbt).
     warm_dbt: bool = True
     snowflake: SnowflakeSettings = field(default_factory=SnowflakeSettings)
+    dagster_home_dir: Path | None = None  # NETFLIX_ELT_DAGSTER_HOME (see dagster_home)
 
     @property
     def warehouse_path(self) -> Path:
@@ -146,7 +147,10 @@ class Settings:
 
     @property
     def dagster_home(self) -> Path:
-        return self.home / "dagster_home"
+        """The Dagster instance `netflix-elt run` and `dev` use: ``<home>/dagster_home`` (SQLite,
+        written by netflix_elt/instance.py), or ``NETFLIX_ELT_DAGSTER_HOME``, e.g. a deployment's
+        folder holding deploy/dagster.yaml, so a headless run records into its PostgreSQL."""
+        return self.dagster_home_dir or self.home / "dagster_home"
 
     @property
     def work_dir(self) -> Path:
@@ -188,6 +192,8 @@ class Settings:
             duckdb_memory_limit=env.get("NETFLIX_ELT_DUCKDB_MEMORY_LIMIT", "1GB"),
             warm_dbt=_flag(env, "NETFLIX_ELT_WARM_DBT", default=True),
             snowflake=SnowflakeSettings.from_env(env),
+            dagster_home_dir=Path(env["NETFLIX_ELT_DAGSTER_HOME"]).expanduser().resolve()
+            if env.get("NETFLIX_ELT_DAGSTER_HOME") else None,
         )
 
     def dbt_env(self) -> dict[str, str]:

@@ -39,3 +39,15 @@ def test_settings_fill_in_the_defaults_the_readme_documents():
     for name in ("NETFLIX_ELT_SNOWFLAKE_LOGIN_TIMEOUT_S", "NETFLIX_ELT_SNOWFLAKE_NETWORK_TIMEOUT_S",
                  "NETFLIX_ELT_SNOWFLAKE_STATEMENT_TIMEOUT_S"):
         assert f"`{name}`" in readme, name
+
+
+def test_netflix_elt_dagster_home_points_runs_at_an_existing_instance_and_leaves_its_dagster_yaml_alone(tmp_path):
+    from netflix_elt.instance import ensure_dagster_home
+
+    deployment = tmp_path / "deployment"
+    deployment.mkdir()
+    (deployment / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    settings = Settings.from_env({"NETFLIX_ELT_HOME": str(tmp_path / "home"), "NETFLIX_ELT_DAGSTER_HOME": str(deployment)})
+    assert ensure_dagster_home(settings) == deployment
+    assert (deployment / "dagster.yaml").read_text() == "telemetry:\n  enabled: false\n"
+    assert Settings.from_env({"NETFLIX_ELT_HOME": str(tmp_path / "home")}).dagster_home == tmp_path / "home" / "dagster_home"
