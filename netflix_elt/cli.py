@@ -54,7 +54,7 @@ def run_all(settings: Settings, instance=None, progress=None) -> dict:
     keys = ratings_monthly.get_partition_keys()
     marker = {"netflix_elt/invocation": uuid.uuid4().hex}  # how the progress watcher finds the run
     started = time.monotonic()
-    with _StepProgress(instance, marker, progress, started):
+    with _StepProgress(instance, marker, progress, started, FULL_PIPELINE_JOB):
         result = defs.resolve_job_def(FULL_PIPELINE_JOB).execute_in_process(
             instance=instance,
             tags={"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1], **marker},
@@ -85,12 +85,14 @@ class _StepProgress:
     """A line per step as it starts and ends, read from the instance's event log (the same
     records the UI shows) by a background thread while the run executes in this process."""
 
-    EVENTS = ("STEP_START", "STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED", "STEP_UP_FOR_RETRY")
+    LABELS = {"STEP_START": "started", "STEP_SUCCESS": "done", "STEP_FAILURE": "FAILED",
+              "STEP_SKIPPED": "skipped", "STEP_UP_FOR_RETRY": "retrying"}
 
-    def __init__(self, instance, marker: dict, out, started: float, poll_s: float = 0.25):
+    def __init__(self, instance, marker: dict, out, started: float, job: str, poll_s: float = 0.25):
         import threading
 
         self.instance, self.marker, self.out, self.started, self.poll_s = instance, marker, out, started, poll_s
+        self.job = job
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="netflix-elt-progress", daemon=True)
         self._cursor = None
@@ -123,16 +125,14 @@ class _StepProgress:
             if not records:
                 return
             self._run_id = records[0].dagster_run.run_id
-            print(f"run {self._run_id} (job full_pipeline)", file=self.out, flush=True)
-        conn = self.instance.get_records_for_run(self._run_id, cursor=self._cursor)
+            print(f"run {self._run_id} (job {self.job})", file=self.out, flush=True)
+        # Only the step events: the run's thousands of per-partition events are not read.
+        step_events = {dg.DagsterEventType(name) for name in self.LABELS}
+        conn = self.instance.get_records_for_run(self._run_id, cursor=self._cursor, of_type=step_events)
         self._cursor = conn.cursor
         for record in conn.records:
-            entry = record.event_log_entry
-            event = entry.dagster_event
-            if event is None or event.event_type_value not in self.EVENTS:
-                continue
-            label = {"STEP_START": "started", "STEP_SUCCESS": "done", "STEP_FAILURE": "FAILED",
-                     "STEP_SKIPPED": "skipped", "STEP_UP_FOR_RETRY": "retrying"}[event.event_type_value]
+            event = record.event_log_entry.dagster_event
+            label = self.LABELS[event.event_type_value]
             took = getattr(event.event_specific_data, "duration_ms", None)
             suffix = f" in {took / 1000:.1f} s" if took is not None and label != "started" else ""
             elapsed = time.monotonic() - self.started

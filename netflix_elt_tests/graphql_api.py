@@ -411,6 +411,16 @@ query RunLogs($runId: ID!, $afterCursor: String) {
 """
 
 
+def unmaterialized(stack: Stack, asset_keys, partitions: Sequence[str], run_ids) -> dict[str, list[str]]:
+    """Per asset, the partitions none of these runs materialized (empty: all of them were)."""
+    missing = {}
+    for asset in asset_keys:
+        done = {m["partition"] for m in latest_materializations(stack, asset, partitions=partitions) if m["runId"] in run_ids}
+        if set(partitions) - done:
+            missing[asset] = sorted(set(partitions) - done)
+    return missing
+
+
 def wait_ticks(stack: Stack, name: str, predicate, timeout: float, what: str, poll: float = 2) -> list[dict]:
     """Poll the sensor's ticks (newest first) until ``predicate(ticks)`` holds; fail naming
     ``what`` was awaited, with the latest ticks, when it does not within ``timeout``."""

@@ -532,12 +532,7 @@ def test_a_backfill_of_three_months_completes_through_the_queue(topology):
     assert status["status"] in ("COMPLETED_SUCCESS", "COMPLETED"), (status["status"], status["error"])
     run_ids = [r["runId"] for r in status["runs"]]
     assert run_ids, status
-    missing = {}
-    for asset in BACKFILL_SELECTION:
-        done = {m["partition"] for m in ui.latest_materializations(stack, asset, partitions=months)
-                if m["runId"] in run_ids}
-        if set(months) - done:
-            missing[asset] = sorted(set(months) - done)
+    missing = ui.unmaterialized(stack, BACKFILL_SELECTION, months, run_ids)
     assert not missing, f"backfill {backfill_id}: not materialized {missing}; per asset {status['assets']}"
     # Every run went through the run queue (the daemon dequeued it) and is in PostgreSQL.
     quoted = ", ".join(f"'{r}'" for r in run_ids)

@@ -174,12 +174,7 @@ def test_a_backfill_of_three_months_from_the_ui_materializes_every_selected_asse
     assert status["status"] in ("COMPLETED_SUCCESS", "COMPLETED"), (status["status"], status["error"])
     assert run_ids, status
 
-    missing = {}
-    for asset in selection:
-        done = {m["partition"] for m in ui.latest_materializations(stack, asset, partitions=BACKFILL_MONTHS)
-                if m["runId"] in run_ids}
-        if set(BACKFILL_MONTHS) - done:
-            missing[asset] = sorted(set(BACKFILL_MONTHS) - done)
+    missing = ui.unmaterialized(stack, selection, BACKFILL_MONTHS, run_ids)
     assert not missing, f"no materialization by backfill {backfill_id} (runs {run_ids}) of: {missing}; " \
                         f"backfill per asset: {status['assets']}"
 
