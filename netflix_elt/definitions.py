@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from netflix_elt.asset_labels import label_assets
 from netflix_elt.assets.dashboard import dashboard
 from netflix_elt.automation import build_automation_sensor
 from netflix_elt.assets.dbt import DBT_ASSETS
@@ -32,7 +33,8 @@ full_pipeline = dg.define_asset_job(
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings.from_env()
     return dg.Definitions(
-        assets=[*build_extract_assets(), *build_load_assets(), *DBT_ASSETS, dashboard],
+        assets=label_assets([*build_extract_assets(), *build_load_assets(), *DBT_ASSETS, dashboard],
+                            target=settings.target, store=settings.store),
         jobs=[full_pipeline],
         sensors=[build_new_objects_sensor(), build_automation_sensor()],
         resources=build_resources(settings),

@@ -56,6 +56,12 @@ INSTANCE_YAML = f"""\
 telemetry:
   enabled: false
 
+# The daemon evaluates each asset's FreshnessPolicy (netflix_elt/asset_labels.py: a month's
+# ratings by 06:00 UTC on the 2nd, what is built from them by 08:00), so the UI shows a stale
+# asset as failing its freshness, not only as old.
+freshness:
+  enabled: true
+
 # Dagster's default SQLite storage, spelled out so the event log can be the batching subclass
 # (netflix_elt/event_log.py): a run over all ratings months writes ~2,300 per-partition asset
 # events, and stored one by one they cost ~25 s of every full run.

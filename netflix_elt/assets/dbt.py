@@ -36,6 +36,7 @@ from typing import Any, Mapping
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
+from netflix_elt.assets.dbt_events import asset_events
 from netflix_elt.automation import KEEP_FRESH
 from netflix_elt.dbt_manifest import dbt_project
 from netflix_elt.partitions import months_in_window, ratings_monthly
@@ -79,6 +80,20 @@ class NetflixDbtTranslator(DagsterDbtTranslator):
         known = {dep.asset_key for dep in spec.deps}
         extra = [key for key in dict.fromkeys(extra) if key not in known]
         return spec.merge_attributes(deps=extra) if extra else spec
+
+    def get_asset_check_spec(self, asset_spec: dg.AssetSpec, manifest: Mapping[str, Any], unique_id: str,
+                             project) -> dg.AssetCheckSpec | None:
+        """dagster-dbt reads a check's description from the test's ``meta``; dbt (>= 1.9) gives
+        data tests a ``description`` of their own, which is where this project writes it."""
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        test = manifest["nodes"].get(unique_id, {})
+        if spec is None or spec.description or not test.get("description"):
+            return spec
+        return dg.AssetCheckSpec(
+            name=spec.name, asset=spec.asset_key, description=test["description"],
+            additional_deps=[dep.asset_key for dep in spec.additional_deps], metadata=spec.metadata,
+            blocking=spec.blocking, automation_condition=spec.automation_condition,
+        )
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         resource_type = dbt_resource_props["resource_type"]
@@ -125,7 +140,7 @@ NO_UNIT_TESTS = ["--exclude-resource-type", "unit_test"]
 def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[str], env: Mapping[str, str] | None = None):
     with environment(env or {}):  # the dbt subprocess takes its environment when it starts
         invocation = dbt.cli(["build", *NO_UNIT_TESTS, *args], context=context)
-    yield from invocation.stream()
+    yield from asset_events(invocation)  # stream() plus each table's row count (dbt_events.py)
     keep_partial_parse(invocation, dbt_project.project_dir)
 
 

@@ -1,0 +1,81 @@
+"""A dbt invocation's events as Dagster events, each materialization with its row count.
+
+dagster-dbt's ``invocation.stream()`` already gives each model, seed and snapshot its column
+schema (as the warehouse has it) and column-level lineage from the JSON line our post-hook logs
+(macros/dagster_metadata.sql). This module is ``stream()`` plus two things, through dagster-dbt's
+public pieces (``stream_raw_events`` and ``DbtCliEventMessage.to_default_asset_events``), so every
+event still leaves as dbt reports it (nothing waits for the end of the invocation):
+
+- the row count the same hook logs (``netflix_elt.row_count <n>``) for every table it builds, as
+  ``dagster/row_count``;
+- each column's description from the dbt project, which the warehouse's schema does not carry (the
+  UI shows a materialization's column schema over the definition's).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import dagster as dg
+from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
+
+ROW_COUNT_PREFIX = "netflix_elt.row_count "
+ROW_COUNT_KEY = "dagster/row_count"  # Dagster's documented key: the asset's plots chart it
+COLUMN_SCHEMA_KEY = "dagster/column_schema"
+
+
+def row_count_of(raw_event: dict) -> tuple[str, int] | None:
+    """(unique_id, rows) when this dbt log event is the post-hook's row count."""
+    info = raw_event.get("info", {})
+    message = info.get("msg") or ""
+    if info.get("name") != "JinjaLogInfo" or not message.startswith(ROW_COUNT_PREFIX):
+        return None
+    unique_id = raw_event.get("data", {}).get("node_info", {}).get("unique_id")
+    figure = message[len(ROW_COUNT_PREFIX):].strip()
+    if not unique_id or not figure.isdigit():
+        return None
+    return unique_id, int(figure)
+
+
+def asset_events(invocation: DbtCliInvocation) -> Iterator:
+    row_counts: dict[str, int] = {}
+    for event in invocation.stream_raw_events():
+        counted = row_count_of(event.raw_event)
+        if counted:
+            row_counts[counted[0]] = counted[1]
+            continue
+        for dagster_event in event.to_default_asset_events(
+            manifest=invocation.manifest,
+            dagster_dbt_translator=invocation.dagster_dbt_translator,
+            context=invocation.context,
+            target_path=invocation.target_path,
+            project=invocation.project,
+        ):
+            yield with_node_facts(dagster_event, row_counts, invocation.manifest)
+
+
+def with_node_facts(dagster_event, row_counts: dict[str, int], manifest) -> object:
+    if not isinstance(dagster_event, (dg.Output, dg.AssetMaterialization)):
+        return dagster_event
+    unique_id = dagster_event.metadata.get("unique_id")
+    unique_id = getattr(unique_id, "value", unique_id)
+    metadata = dict(dagster_event.metadata)
+    if unique_id in row_counts:
+        metadata[ROW_COUNT_KEY] = dg.MetadataValue.int(row_counts.pop(unique_id))
+    schema = metadata.get(COLUMN_SCHEMA_KEY)
+    node = manifest.get("nodes", {}).get(unique_id, {})
+    if isinstance(schema, dg.TableSchemaMetadataValue) and node.get("columns"):
+        metadata[COLUMN_SCHEMA_KEY] = dg.MetadataValue.table_schema(described(schema.schema, node["columns"]))
+    return dagster_event.with_metadata(metadata)
+
+
+def described(schema: dg.TableSchema, declared: dict) -> dg.TableSchema:
+    """The warehouse's columns and types, with the descriptions the dbt project gives them."""
+    by_name = {name.lower(): column for name, column in declared.items()}
+    return dg.TableSchema(columns=[
+        dg.TableColumn(
+            name=column.name, type=column.type, constraints=column.constraints, tags=column.tags,
+            description=by_name.get(column.name.lower(), {}).get("description") or column.description,
+        )
+        for column in schema.columns
+    ])
