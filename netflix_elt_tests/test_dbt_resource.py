@@ -87,3 +87,32 @@ def test_the_first_invocation_after_prepare_parses_nothing(local_settings, monke
     dbt = _cold_resource()
     log = _ls(dbt, env, monkeypatch)
     assert "Nothing changed, skipping partial parsing" in log
+
+
+
+# dbt renders inline SQL in its own process: what it prints is the window that process was given
+SHOW_WINDOW = "select '{{ env_var(\"NETFLIX_ELT_RATINGS_WINDOW_START\", \"unset\") }}' as window_start"
+
+
+def _shown(invocation) -> str:
+    return "\n".join(str(event.raw_event["info"]["msg"]) for event in invocation.stream_raw_events())
+
+
+def test_an_invocations_env_reaches_its_dbt_process_and_nothing_else(local_settings, monkeypatch):
+    """The ratings window is handed to one dbt process (through the client, via the invocation's
+    target folder): the run worker's environment never holds it, and the next invocation,
+    given none, does not see it."""
+    import os
+
+    from netflix_elt.resources.dbt_cli import lean_dbt_resource
+
+    monkeypatch.delenv("NETFLIX_ELT_RATINGS_WINDOW_START", raising=False)
+    dbt = lean_dbt_resource(DBT_PROJECT_DIR, "local", warm_start=False, profile_env=_env(local_settings))
+    local_settings.home.mkdir(parents=True, exist_ok=True)
+    before = dict(os.environ)
+    args = ["show", "--inline", SHOW_WINDOW]
+    given = _shown(dbt.cli(args, env={"NETFLIX_ELT_RATINGS_WINDOW_START": "2015-01-01 00:00:00"}))
+    assert dict(os.environ) == before  # the worker's environment was never written
+    not_given = _shown(dbt.cli(args))
+    assert "2015-01-01 00:00:00" in given and "unset" not in given
+    assert "unset" in not_given and "2015-01-01" not in not_given

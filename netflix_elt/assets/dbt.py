@@ -10,7 +10,7 @@ does, and cut so that the graph between them has no cycle (upstream -> fact -> m
   rollups (dbt tag ``ratings_window``, tests scoped to the window), monthly partitioned like
   the ratings they read, with a single-run backfill policy: a backfill of any range is ONE
   ``dbt build`` whose half-open window ``[start, end)`` comes from the run's partition range
-  (as environment variables, see ``ratings_window_env``);
+  (environment variables of that dbt process alone, see ``ratings_window_env``);
 - ``dbt_marts``: dim_users and the marts, which read the rollups (unpartitioned: rebuilt
   once after a load or backfill of any number of months, from tables a fraction of the size
   of fct_ratings).
@@ -40,7 +40,7 @@ from netflix_elt.assets.dbt_events import asset_events
 from netflix_elt.automation import KEEP_FRESH
 from netflix_elt.dbt_manifest import dbt_project
 from netflix_elt.partitions import months_in_window, ratings_monthly
-from netflix_elt.resources.dbt_cli import environment, keep_partial_parse
+from netflix_elt.resources.dbt_cli import LeanDbtCliResource, keep_partial_parse
 # The manifest is built by `netflix-elt prepare` (make setup runs it when a file of the dbt
 # project changed), never on import: loading the code location parses nothing.
 
@@ -137,9 +137,8 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
 NO_UNIT_TESTS = ["--exclude-resource-type", "unit_test"]
 
 
-def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[str], env: Mapping[str, str] | None = None):
-    with environment(env or {}):  # the dbt subprocess takes its environment when it starts
-        invocation = dbt.cli(["build", *NO_UNIT_TESTS, *args], context=context)
+def _build(context: dg.AssetExecutionContext, dbt: LeanDbtCliResource, args: list[str], env: Mapping[str, str] | None = None):
+    invocation = dbt.cli(["build", *NO_UNIT_TESTS, *args], context=context, env=env)
     yield from asset_events(invocation)  # stream() plus each table's row count (dbt_events.py)
     keep_partial_parse(invocation, dbt_project.project_dir)
 

@@ -39,16 +39,19 @@ project (~2.5 s); the others parse nothing.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Mapping
 
 from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
 from pydantic import Field
 
-from netflix_elt.warm_dbt import CLIENT, EXECUTABLE_ENV, PARTIAL_PARSE_FILE, dbt_executable, saved_parse_path, supported
+from netflix_elt.warm_dbt import (CLIENT, EXECUTABLE_ENV, INVOCATION_ENV_FILE, PARTIAL_PARSE_FILE, SOCKET_ENV,
+                                  dbt_executable, saved_parse_path, supported)
 from netflix_elt.warm_dbt.private_hooks import dagster_dbt_base
 
 # dbt settings for every invocation unless the environment sets them (see the module's docstring)
@@ -56,8 +59,9 @@ DBT_DEFAULTS = {"DBT_WRITE_JSON": "false", "DBT_LOG_LEVEL_FILE": "info"}
 
 
 class LeanDbtCliResource(dagster_dbt_base()):
-    """Build it with ``lean_dbt_resource``: with ``warm_start`` its executable is the warm
-    client (netflix_elt/warm_dbt/dbt), which becomes the real dbt when no server runs."""
+    """Build it with ``lean_dbt_resource``. Its executable is the client netflix_elt/warm_dbt/dbt
+    (where the OS runs it), which forks dbt from the owning command's warm server when
+    ``warm_start`` allows and one runs, and otherwise becomes the real dbt."""
 
     warm_start: bool = Field(
         default=False,
@@ -76,29 +80,71 @@ class LeanDbtCliResource(dagster_dbt_base()):
         if home and self.target == "local":
             Path(home).mkdir(parents=True, exist_ok=True)
 
-    def cli(self, args, **kwargs) -> DbtCliInvocation:
-        # dagster-dbt hands the dbt process this process's environment as it starts it; the
-        # warm client finds its command's server there (NETFLIX_ELT_WARM_DBT_SOCKET), if any.
-        env = {EXECUTABLE_ENV: os.environ.get(EXECUTABLE_ENV) or dbt_executable()}
-        defaults = {name: value for name, value in DBT_DEFAULTS.items() if name not in os.environ}
-        with environment({**defaults, **self.profile_env, **env}):
-            return super().cli(args, **kwargs)
+    def invocation_env(self, env: Mapping[str, str] | None = None) -> dict[str, str]:
+        """What one invocation's dbt process gets on top of this process's environment: the
+        trimmed outputs' defaults, the profile's values, the real dbt for the client, and the
+        invocation's own values (the ratings window)."""
+        values = {name: value for name, value in DBT_DEFAULTS.items() if name not in os.environ}
+        values.update(self.profile_env)
+        values[EXECUTABLE_ENV] = os.environ.get(EXECUTABLE_ENV) or dbt_executable()
+        if not self.warm_start:
+            values[SOCKET_ENV] = ""  # cold, even where this process names a server
+        values.update(env or {})
+        return values
+
+    def cli(self, args, *, env: Mapping[str, str] | None = None, target_path: Path | None = None,
+            context=None, **kwargs) -> DbtCliInvocation:
+        """``DbtCliResource.cli``, plus ``env``: values for this invocation's dbt process only.
+
+        dagster-dbt starts dbt with a copy of this process's environment and takes no other
+        (0.29). So the values go in a file in the invocation's own target folder (a ``cli``
+        parameter), which the client reads into its process before it becomes or forks dbt:
+        nothing is written to this process's environment, so no other invocation (another
+        thread, another step) can see them, and dbt sees plain environment variables, which
+        keep its saved parse valid (a new --vars value would make it re-parse the project).
+        """
+        values = self.invocation_env(env)
+        if not passes_env_by_file(self.dbt_executable):
+            # Only where the client cannot run (no POSIX shebang scripts: Windows): the values
+            # are in this process's environment while dagster-dbt copies it, then restored.
+            with environment(values):
+                return super().cli(args, target_path=target_path, context=context, **kwargs)
+        target_path = Path(target_path) if target_path else unique_target_path(context)
+        folder = target_path if target_path.is_absolute() else Path(self.project_dir) / target_path
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / INVOCATION_ENV_FILE).write_text(json.dumps(values, sort_keys=True))
+        return super().cli(args, target_path=target_path, context=context, **kwargs)
+
+
+def passes_env_by_file(executable: str) -> bool:
+    return Path(executable) == CLIENT
+
+
+def unique_target_path(context) -> Path:
+    """A target folder of its own for one invocation, named as dagster-dbt names them
+    (``<op>-<run id>-<random>`` under DBT_TARGET_PATH or ``target``)."""
+    name = uuid.uuid4().hex[:7]
+    if context is not None:
+        name = f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{name}"
+    return Path(os.environ.get("DBT_TARGET_PATH") or "target") / name
 
 
 def lean_dbt_resource(project_dir: Path, target: str, warm_start: bool = True,
                       profile_env: Mapping[str, str] | None = None) -> LeanDbtCliResource:
-    warm_start = warm_start and supported()  # the client is a POSIX script
+    # The client (a POSIX script) is the executable wherever it runs, warm or cold: it is what
+    # hands each invocation its own values (LeanDbtCliResource.cli).
+    client = supported()
     return LeanDbtCliResource(
-        project_dir=str(project_dir), profiles_dir=str(project_dir), target=target, warm_start=warm_start,
-        profile_env=dict(profile_env or {}),
-        dbt_executable=str(CLIENT) if warm_start else dbt_executable(),
+        project_dir=str(project_dir), profiles_dir=str(project_dir), target=target,
+        warm_start=warm_start and client, profile_env=dict(profile_env or {}),
+        dbt_executable=str(CLIENT) if client else dbt_executable(),
     )
 
 
 @contextlib.contextmanager
 def environment(values: Mapping[str, str]):
     """Set variables for a dbt subprocess about to start (dagster-dbt passes it os.environ),
-    then restore them."""
+    then restore them. Only where the client cannot carry them (see LeanDbtCliResource.cli)."""
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     try:

@@ -48,6 +48,8 @@ from netflix_elt.processes import pid_alive
 CLIENT = Path(__file__).with_name("dbt")
 SOCKET_ENV = "NETFLIX_ELT_WARM_DBT_SOCKET"  # names shared with the client (it imports nothing)
 EXECUTABLE_ENV = "NETFLIX_ELT_DBT_EXECUTABLE"
+# One invocation's own environment values, in its target folder (resources/dbt_cli.py writes it)
+INVOCATION_ENV_FILE = "netflix_elt_invocation_env.json"
 FOLDER_ENV = "NETFLIX_ELT_WARM_DBT_DIR"  # no longer read (servers live in their home); kept for stop_servers callers
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"  # dbt's saved parse, in a target folder
 SOCKET_PATH_MAX = 100  # AF_UNIX: 108 bytes on Linux, 104 on macOS, the final NUL included
