@@ -60,8 +60,9 @@ def _outcome_table(outcomes) -> str:
 
 
 # A sampled reject: its object, its line in the file (none when the line cannot be located, see
-# docs/loading-contract.md), why, and the line as kept (cut at load_report.RAW_LINE_CHARS).
-SAMPLE_COLUMNS = {"object_key": "string", "line_number": "int", "reason": "string", "raw_line": "string"}
+# docs/loading-contract.md), the line as kept (cut at load_report.RAW_LINE_CHARS), and why: last, where
+# the page leaves the most room for a long reason.
+SAMPLE_COLUMNS = {"object_key": "string", "line_number": "int", "raw_line": "string", "reason": "string"}
 
 
 def _rejects_metadata(report: RejectsReport, rejected: int) -> dict:

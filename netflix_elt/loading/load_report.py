@@ -37,7 +37,7 @@ class RejectsReport:
 
     query: str  # every one of them, runnable as it stands on the warehouse
     by_reason: list[tuple[str, int]]  # (reason, rows), most frequent first
-    sample: list[tuple]  # (object_key, line_number, reason, raw_line), in the query's order
+    sample: list[tuple]  # (object_key, line_number, raw_line, reason): the first of each reason first
 
 
 def _of_run(b: Bookkeeping, dataset: str, run_id: str) -> str:
@@ -52,17 +52,26 @@ def rejects_query(b: Bookkeeping, dataset: str, run_id: str) -> str:
             f"where {_of_run(b, dataset, run_id)} order by object_key, line_number")
 
 
+# A reason is counted by its first sentence: a reader's cast error names the column first and
+# the offending value after, so a thousand bad values of one column are one line, not a thousand
+# (the sample and the query show the whole text).
+REASON_KIND = "split_part(reason, '. ', 1)"
+
+
 def by_reason_sql(b: Bookkeeping, dataset: str, run_id: str) -> str:
-    """Rows per reason. A reason is counted by its first sentence: a reader's cast error names the
-    column first and the offending value after, so a thousand bad values of one column are one
-    line, not a thousand (the sample and the query show the whole text)."""
-    return (f"select split_part(reason, '. ', 1) as reason, count(*) as n from {b.rejects} "
+    """Rows per reason, most frequent first."""
+    return (f"select {REASON_KIND} as reason, count(*) as n from {b.rejects} "
             f"where {_of_run(b, dataset, run_id)} group by 1 order by 2 desc, 1 limit {REASONS_SHOWN + 1}")
 
 
 def sample_sql(b: Bookkeeping, dataset: str, run_id: str) -> str:
-    return (f"select object_key, line_number, reason, left(raw_line, {RAW_LINE_CHARS}) from {b.rejects} "
-            f"where {_of_run(b, dataset, run_id)} order by object_key, line_number limit {SAMPLE_ROWS}")
+    """The first rejected row of each reason, then the second of each, and so on: ten rows of one
+    frequent reason would hide the rare ones, which are often the interesting ones."""
+    return (f"select object_key, line_number, raw_line, reason from ("
+            f"select object_key, line_number, left(raw_line, {RAW_LINE_CHARS}) as raw_line, reason, "
+            f"row_number() over (partition by {REASON_KIND} order by object_key, line_number) as nth "
+            f"from {b.rejects} where {_of_run(b, dataset, run_id)}) "
+            f"order by nth, object_key, line_number limit {SAMPLE_ROWS}")
 
 
 def ledger_query(b: Bookkeeping, dataset: str) -> str:

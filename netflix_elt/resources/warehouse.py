@@ -64,7 +64,7 @@ class Warehouse(dg.ConfigurableResource, ABC):
         return RejectsReport(
             query=load_report.rejects_query(b, ds.name, run_id),
             by_reason=[(reason, int(n)) for reason, n in by_reason],
-            sample=[(key, None if line is None else int(line), reason, raw) for key, line, reason, raw in sample],
+            sample=[(key, None if line is None else int(line), raw, reason) for key, line, raw, reason in sample],
         )
 
     def ledger_query(self, ds: Dataset) -> str:
