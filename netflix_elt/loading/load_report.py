@@ -7,8 +7,9 @@ its ledger row whenever the object loads again (one transaction), and the ledger
 run. So a run's rejects are those of the objects whose ledger row names that run, and they stay
 findable until a later load of the same object replaces them.
 
-Everything here is small by construction: an aggregate and a LIMIT over the rejects of one
-run's objects, never the rows themselves into Python.
+What a load's page costs is small by construction: an aggregate and a LIMIT over the rejects of
+one run's objects, never the rows themselves into Python. Naming a failed reconcile's objects
+scans the raw table, so it runs only when the check has failed.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from netflix_elt.loading import load_report
-from netflix_elt.loading.duckdb_loader import LEDGER, REJECTS, DuckDBRawLoader, LoadOutcome, ensure_raw_schema, sql_literal, raw_table
+from netflix_elt.loading.duckdb_loader import LEDGER, REJECTS, DuckDBRawLoader, LoadOutcome, ensure_raw_schema, raw_table, sql_literal
 from netflix_elt.loading.load_report import Bookkeeping, RejectsReport
 from netflix_elt.movielens import DATASETS, Dataset
 from netflix_elt.resources.object_store import ObjectStore, StoredObject
