@@ -166,6 +166,43 @@ def test_a_reupload_of_identical_bytes_is_a_no_op_through_the_content_hash(wareh
     assert warehouse.row_counts()["movies"] == N_MOVIES - 5
 
 
+def test_a_dagster_load_on_snowflake_shows_row_count_rejects_by_reason_a_sample_and_the_query(
+        fakesnow_env, secret_in_environment, tmp_path):
+    """The raw asset's page on the Snowflake path: a real Dagster run of raw/ratings through the
+    Snowflake warehouse, its materialization read back from the instance (DuckDB's side of the
+    same story: test_raw_asset_page.py)."""
+    from netflix_elt.assets.load import build_load_asset
+
+    key = "raw/ratings/month=2001-01/ratings.csv"  # a month of its own: the module's other loads stay as they are
+    own = FolderObjectStore(root=str(tmp_path / "store"), bucket="netflix-elt")
+    upload = tmp_path / "ratings.csv"
+    upload.write_text(_head(SHIPPED_DATA / "ratings.csv", 5) + "1,2,7.5,979000000\n1,3,9.0,979000001\nx,4,3.0,979000002\n")
+    own.put_file(upload, key)
+    wh = build_snowflake_warehouse(_settings(fakesnow_env))
+    asset_key = dg.AssetKey(["raw", "ratings"])
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([build_load_asset(dataset("ratings"))], resources={"object_store": own, "warehouse": wh},
+                                partition_key="2001-01", instance=instance, selection=[asset_key])
+        assert result.success
+        meta = instance.get_latest_materialization_event(asset_key).asset_materialization.metadata
+    with _initialised(wh) as ready, ready.snowflake.get_connection() as con:
+        cur = con.cursor()
+        cur.execute("select count(*) from NETFLIX_ELT.RAW.RATINGS")
+        assert meta["dagster/row_count"].value == cur.fetchone()[0]
+        query = meta["rejects_query"].value
+        assert "NETFLIX_ELT.RAW._LOAD_REJECTS" in query and result.run_id in query
+        cur.execute(query)  # what a user pastes into a Snowflake worksheet
+        assert len(cur.fetchall()) == meta["rows_rejected"].value == 3
+        cur.execute(meta["ledger_query"].value)
+        assert (key, "loaded", 8, 5, 3) in [tuple(r[:5]) for r in cur.fetchall()]
+    by_reason = {r.data["reason"]: r.data["rows"] for r in meta["rejects_by_reason"].value.records}
+    rule = "rating breaks rule: rating between 0.5 and 5.0 and rating * 2 = round(rating * 2)"
+    assert by_reason == {rule: 2, "userId is not a whole non-negative number": 1}
+    sample = [r.data for r in meta["rejects_sample"].value.records]
+    assert len(sample) == 3 and {r["object_key"] for r in sample} == {key}
+    assert {r["raw_line"] for r in sample} == {"1,2,7.5,979000000", "1,3,9.0,979000001", "x,4,3.0,979000002"}
+
+
 # -- dbt: the whole project on the prod target, twice ------------------------------------------
 
 DBT_RATINGS, DBT_NEW_RATINGS, DBT_GENOME_TAGS, DBT_MIN_RATINGS = 3000, 400, 8, 5

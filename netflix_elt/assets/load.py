@@ -5,9 +5,13 @@ months) through the ``warehouse`` resource, which makes loads idempotent and kee
 rows. Whole-object problems (empty, wrong header, truncated) fail the asset with a message
 naming each bad object, after the good objects of the same run are loaded.
 
+Each materialization tells the load's story on the asset's page: the table's row count under
+Dagster's standard key (the Plots tab), what happened to each object, and, when rows were
+rejected, the run's rejects by reason, a sample, and the SQL that lists them all.
+
 A blocking asset check per table, evaluated by the load's own step, reconciles the load ledger
 with the table: records in the files = rows loaded + rows rejected, and the table holds
-exactly the loaded rows.
+exactly the loaded rows. A failed one names the objects whose figures disagree.
 """
 
 
@@ -16,6 +20,7 @@ import dagster as dg
 from netflix_elt.assets.extract import s3_asset_key
 from netflix_elt.assets.store_faults import store_faults
 from netflix_elt.layout import classify, dataset_prefix
+from netflix_elt.loading.load_report import OBJECTS_NAMED, REASONS_SHOWN, RejectsReport
 from netflix_elt.movielens import DATASETS, Dataset
 from netflix_elt.partitions import months_in_window, ratings_monthly
 from netflix_elt.resources.object_store import ObjectStore, StoredObject
@@ -54,6 +59,31 @@ def _outcome_table(outcomes) -> str:
     return "\n".join(rows)
 
 
+# A sampled reject: its object, its line in the file (none when the line cannot be located, see
+# docs/loading-contract.md), the line as kept (cut at load_report.RAW_LINE_CHARS), and why: last, where
+# the page leaves the most room for a long reason.
+SAMPLE_COLUMNS = {"object_key": "string", "line_number": "int", "raw_line": "string", "reason": "string"}
+
+
+def _rejects_metadata(report: RejectsReport, rejected: int) -> dict:
+    """The run's rejected rows as the asset's page shows them: rows per reason, a sample, and the
+    SQL that lists every one (the page holds a few rows; the warehouse holds them all)."""
+    by_reason = report.by_reason[:REASONS_SHOWN]
+    if len(report.by_reason) > REASONS_SHOWN:
+        by_reason.append(("(other reasons)", rejected - sum(n for _, n in by_reason)))
+    return {
+        "rejects_by_reason": dg.MetadataValue.table(
+            records=[dg.TableRecord({"reason": reason, "rows": n}) for reason, n in by_reason],
+            schema=dg.TableSchema(columns=[dg.TableColumn("reason", "string"), dg.TableColumn("rows", "int")]),
+        ),
+        "rejects_sample": dg.MetadataValue.table(
+            records=[dg.TableRecord(dict(zip(SAMPLE_COLUMNS, row))) for row in report.sample],
+            schema=dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in SAMPLE_COLUMNS.items()]),
+        ),
+        "rejects_query": dg.MetadataValue.text(report.query),
+    }
+
+
 def load_dataset(context, ds: Dataset, store: ObjectStore, warehouse: Warehouse, months: list[str] | None) -> dg.MaterializeResult:
     objects, skipped = objects_to_load(ds, store, months)
     for key in skipped:
@@ -66,7 +96,11 @@ def load_dataset(context, ds: Dataset, store: ObjectStore, warehouse: Warehouse,
     outcomes, failures = warehouse.load_objects(ds, objects, store, partition_of, context.run_id)
     for failure in failures:
         context.log.error(failure)
+    rejected = sum(o.rows_rejected for o in outcomes)
     metadata = {
+        # TableMetadataSet.row_count's key (dagster 1.13 no longer exports the set): the asset's
+        # Plots tab draws it, so the table's growth is one click away.
+        "dagster/row_count": dg.MetadataValue.int(warehouse.row_count(ds)),
         "warehouse": warehouse.describe(),
         "objects": dg.MetadataValue.int(len(objects)),
         "objects_loaded": dg.MetadataValue.int(sum(o.status == "loaded" for o in outcomes)),
@@ -74,17 +108,18 @@ def load_dataset(context, ds: Dataset, store: ObjectStore, warehouse: Warehouse,
         "objects_duplicate": dg.MetadataValue.int(sum(o.status == "duplicate" for o in outcomes)),
         "rows_in_files": dg.MetadataValue.int(sum(o.rows_in_file for o in outcomes if o.status == "loaded")),
         "rows_loaded": dg.MetadataValue.int(sum(o.rows_loaded for o in outcomes)),
-        "rows_rejected": dg.MetadataValue.int(sum(o.rows_rejected for o in outcomes)),
-        "table_rows": dg.MetadataValue.int(warehouse.row_counts()[ds.name]),
+        "rows_rejected": dg.MetadataValue.int(rejected),
         "loads": dg.MetadataValue.md(_outcome_table(outcomes)),
     }
+    if rejected:  # a clean load shows 0 above, not empty tables
+        metadata.update(_rejects_metadata(warehouse.rejects_report(ds, context.run_id), rejected))
+    metadata["ledger_query"] = dg.MetadataValue.text(warehouse.ledger_query(ds))
     ignored = sorted({c for o in outcomes for c in o.ignored_columns})
     if ignored:
         metadata["ignored_columns"] = dg.MetadataValue.json(ignored)
         context.log.warning(f"{ds.name}: columns not in the catalogue were ignored (mapped by header name): {ignored}")
-    rejected = sum(o.rows_rejected for o in outcomes)
     if rejected:
-        context.log.warning(f"{rejected} {ds.name} rows rejected; kept in raw._load_rejects")
+        context.log.warning(f"{rejected} {ds.name} rows rejected; all of them: {metadata['rejects_query'].value}")
     if failures:
         raise dg.Failure(
             f"{len(failures)} {ds.name} object(s) could not be loaded"
@@ -109,17 +144,23 @@ def reconcile_check_key(ds: Dataset) -> dg.AssetCheckKey:
 def reconcile_result(ds: Dataset, warehouse: Warehouse) -> dg.AssetCheckResult:
     r = warehouse.reconcile(ds)
     passed = bool(r.pop("passed"))
+    metadata = {k: dg.MetadataValue.int(int(v)) for k, v in r.items()}
+    keys = []
+    if not passed:  # which objects to look at: a scan of the table, so only when it failed
+        keys = warehouse.disagreeing_objects(ds)
+        metadata["disagreeing_objects"] = dg.MetadataValue.json(keys)
     return dg.AssetCheckResult(
         asset_key=raw_asset_key(ds),
         check_name=RECONCILE_CHECK,
         passed=passed,
-        metadata={k: dg.MetadataValue.int(int(v)) for k, v in r.items()},
-        description=None if passed else _reconcile_failure(ds, r),
+        metadata=metadata,
+        description=None if passed else _reconcile_failure(ds, r, keys),
     )
 
 
-def _reconcile_failure(ds: Dataset, r: dict) -> str:
-    """The figures that disagree, in words: what `netflix-elt run` and the UI print."""
+def _reconcile_failure(ds: Dataset, r: dict, keys: list[str]) -> str:
+    """The figures that disagree and the objects they disagree about, in words: what
+    `netflix-elt run` and the UI print."""
     parts = []
     if r["unbalanced_objects"]:
         parts.append(f"{r['unbalanced_objects']} object(s) whose records != loaded + rejected")
@@ -127,7 +168,11 @@ def _reconcile_failure(ds: Dataset, r: dict) -> str:
         parts.append(f"raw.{ds.name} holds {r['table_rows']:,} rows, the ledger says {r['rows_loaded']:,} were loaded")
     if r["rejects_table_rows"] != r["rows_rejected"]:
         parts.append(f"raw._load_rejects holds {r['rejects_table_rows']:,} {ds.name} rows, the ledger says {r['rows_rejected']:,}")
-    return "; ".join(parts) or "ledger and table disagree"
+    text = "; ".join(parts) or "ledger and table disagree"
+    if keys:
+        first = f" (the first {OBJECTS_NAMED})" if len(keys) == OBJECTS_NAMED else ""
+        text += f"; objects{first}: {', '.join(keys)}"
+    return text
 
 
 def build_load_asset(ds: Dataset) -> dg.AssetsDefinition:

@@ -77,7 +77,8 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection, datasets) -> None:
         con.execute(raw_table_ddl(ds))
 
 
-def _sql_str(text: str) -> str:
+def sql_literal(text: str) -> str:
+    """A DuckDB string literal: a quote inside cannot end it."""
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -89,7 +90,7 @@ def _reader_sql(ds: Dataset, file_columns: tuple[str, ...], options: str) -> str
     ``options`` say what to do with the rows the reader refuses (keep them, or skip them).
     """
     types = {c.name: c.reader_type for c in ds.columns}
-    columns = ", ".join(f"{_sql_str(name)}: '{types.get(name, 'VARCHAR')}'" for name in file_columns)
+    columns = ", ".join(f"{sql_literal(name)}: '{types.get(name, 'VARCHAR')}'" for name in file_columns)
     return f"read_csv(?, {CSV_READ_OPTIONS}, columns={{{columns}}}, {options})"
 
 

@@ -28,6 +28,7 @@ from typing import Iterator
 from dagster_snowflake import SnowflakeResource
 
 from netflix_elt.loading.duckdb_loader import LoadOutcome
+from netflix_elt.loading.load_report import Bookkeeping
 from netflix_elt.movielens import DATASETS, Dataset
 from netflix_elt.resources.object_store import ObjectStore, ObjectStoreError, StoredObject
 from netflix_elt.resources.warehouse import Warehouse
@@ -213,6 +214,23 @@ class SnowflakeWarehouse(Warehouse):
                 cur.execute(f"select count(*) from {self.names.raw_table(ds)}")
                 counts[ds.name] = int(cur.fetchone()[0])
         return counts
+
+    def row_count(self, ds: Dataset) -> int:
+        with self._cursor() as cur:
+            cur.execute(f"select count(*) from {self.names.raw_table(ds)}")
+            return int(cur.fetchone()[0])
+
+    def bookkeeping(self) -> Bookkeeping:
+        n = self.names
+        return Bookkeeping(rejects=n.rejects, ledger=n.ledger, raw_table=n.raw_table, literal=literal)
+
+    def fetch(self, statements: list[str]) -> list[list[tuple]]:
+        results = []
+        with self._cursor() as cur:
+            for sql in statements:
+                cur.execute(sql)
+                results.append(cur.fetchall())
+        return results
 
 
 def _copy_result(cur) -> tuple[int, int] | None:

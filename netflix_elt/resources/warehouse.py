@@ -15,7 +15,9 @@ from typing import Callable, Iterable
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from netflix_elt.loading.duckdb_loader import LEDGER, REJECTS, DuckDBRawLoader, LoadOutcome, ensure_raw_schema, raw_table
+from netflix_elt.loading import load_report
+from netflix_elt.loading.duckdb_loader import LEDGER, REJECTS, DuckDBRawLoader, LoadOutcome, ensure_raw_schema, raw_table, sql_literal
+from netflix_elt.loading.load_report import Bookkeeping, RejectsReport
 from netflix_elt.movielens import DATASETS, Dataset
 from netflix_elt.resources.object_store import ObjectStore, StoredObject
 
@@ -42,6 +44,36 @@ class Warehouse(dg.ConfigurableResource, ABC):
 
     @abstractmethod
     def row_counts(self) -> dict[str, int]: ...
+
+    @abstractmethod
+    def row_count(self, ds: Dataset) -> int: ...
+
+    @abstractmethod
+    def bookkeeping(self) -> Bookkeeping:
+        """The names of the ledger, the rejects and the raw tables, and the warehouse's string literal."""
+
+    @abstractmethod
+    def fetch(self, statements: list[str]) -> list[list[tuple]]:
+        """Each statement's rows, over one connection (the small reads of ``load_report``)."""
+
+    def rejects_report(self, ds: Dataset, run_id: str) -> RejectsReport:
+        """The run's rejected rows of the dataset: counts by reason and a sample, in two small
+        queries, and the query that lists them all."""
+        b = self.bookkeeping()
+        by_reason, sample = self.fetch([load_report.by_reason_sql(b, ds.name, run_id), load_report.sample_sql(b, ds.name, run_id)])
+        return RejectsReport(
+            query=load_report.rejects_query(b, ds.name, run_id),
+            by_reason=[(reason, int(n)) for reason, n in by_reason],
+            sample=[(key, None if line is None else int(line), raw, reason) for key, line, raw, reason in sample],
+        )
+
+    def ledger_query(self, ds: Dataset) -> str:
+        return load_report.ledger_query(self.bookkeeping(), ds.name)
+
+    def disagreeing_objects(self, ds: Dataset) -> list[str]:
+        """The objects a failed reconcile is about (a scan of the raw table: only on failure)."""
+        (rows,) = self.fetch([load_report.disagreeing_objects_sql(self.bookkeeping(), ds)])
+        return [key for (key,) in rows]
 
     @abstractmethod
     def marts_connection(self) -> contextlib.AbstractContextManager:
@@ -99,3 +131,15 @@ class DuckDBWarehouse(Warehouse):
         with self.duckdb.get_connection() as con:
             ensure_raw_schema(con, DATASETS)
             return {ds.name: con.execute(f"select count(*) from {raw_table(ds)}").fetchone()[0] for ds in DATASETS}
+
+    def row_count(self, ds: Dataset) -> int:
+        with self.duckdb.get_connection() as con:
+            ensure_raw_schema(con, DATASETS)
+            return con.execute(f"select count(*) from {raw_table(ds)}").fetchone()[0]
+
+    def bookkeeping(self) -> Bookkeeping:
+        return Bookkeeping(rejects=REJECTS, ledger=LEDGER, raw_table=raw_table, literal=sql_literal)
+
+    def fetch(self, statements: list[str]) -> list[list[tuple]]:
+        with self.duckdb.get_connection() as con:
+            return [con.execute(sql).fetchall() for sql in statements]
