@@ -30,6 +30,7 @@ query AssetStory($assetKeys: [AssetKeyInput!]!) {
       metadataEntries {
         label
         ... on IntMetadataEntry { intValue }
+        ... on MarkdownMetadataEntry { mdStr }
         ... on TableSchemaMetadataEntry { schema { columns { name type description } } }
         ... on TableColumnLineageMetadataEntry { lineage { columnName columnDeps { assetKey { path } columnName } } }
       }
@@ -123,6 +124,9 @@ def test_column_lineage_runs_from_the_raw_rating_to_a_mart_column(nodes):
         deps = {c["columnName"]: c["columnDeps"] for c in lineage["lineage"]}
         assert {"/".join(d["assetKey"]["path"]) + "." + d["columnName"] for d in deps[column]} >= {
             f"{parent}.{parent_column}"}, (asset, column, deps[column])
+        # the same lineage as a table, which the open-source UI shows on the asset page
+        table = nodes[asset]["latest"]["column_lineage_table"]["mdStr"]
+        assert f"| `{column}` |" in table and f"`{parent}.{parent_column}`" in table
 
 
 def test_assets_carry_the_kind_of_their_warehouse_and_store_their_owners_and_layer(nodes):

@@ -212,13 +212,18 @@ def test_ctrl_c_to_the_client_interrupts_the_forked_dbt(project, sigint, tmp_pat
     assert code != 0 and left == []
 
 
-def test_with_warm_dbt_off_the_resource_runs_the_real_dbt(local_settings):
+def test_with_warm_dbt_off_the_resource_runs_the_real_dbt(local_settings, monkeypatch):
+    """The client stays the executable (it hands each invocation its values) but is told to
+    become the real dbt: no server is named, even where this process names one."""
     from dataclasses import replace
 
     from netflix_elt.resources.factory import build_resources
+    from netflix_elt.warm_dbt import EXECUTABLE_ENV, SOCKET_ENV
 
+    monkeypatch.setenv(SOCKET_ENV, "/nonexistent/warm-dbt.sock")
     resource = build_resources(replace(local_settings, warm_dbt=False))["dbt"]
-    assert resource.dbt_executable == dbt_executable() and not resource.warm_start
+    values = resource.invocation_env()
+    assert not resource.warm_start and values[SOCKET_ENV] == "" and values[EXECUTABLE_ENV] == dbt_executable()
 
 
 @contextlib.contextmanager

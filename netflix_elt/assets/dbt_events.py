@@ -9,7 +9,8 @@ event still leaves as dbt reports it (nothing waits for the end of the invocatio
 - the row count the same hook logs (``netflix_elt.row_count <n>``) for every table it builds, as
   ``dagster/row_count``;
 - each column's description from the dbt project, which the warehouse's schema does not carry (the
-  UI shows a materialization's column schema over the definition's).
+  UI shows a materialization's column schema over the definition's);
+- the column lineage again as a table (``column_lineage_table``), which the open-source UI shows.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
 ROW_COUNT_PREFIX = "netflix_elt.row_count "
 ROW_COUNT_KEY = "dagster/row_count"  # Dagster's documented key: the asset's plots chart it
 COLUMN_SCHEMA_KEY = "dagster/column_schema"
+COLUMN_LINEAGE_KEY = "dagster/column_lineage"
+# Dagster's open-source UI stores column lineage but draws it only in Dagster+: the same
+# lineage as a table in the materialization's metadata, readable on the asset page.
+LINEAGE_TABLE_KEY = "column_lineage_table"
 
 
 def row_count_of(raw_event: dict) -> tuple[str, int] | None:
@@ -62,6 +67,9 @@ def with_node_facts(dagster_event, row_counts: dict[str, int], manifest) -> obje
     metadata = dict(dagster_event.metadata)
     if unique_id in row_counts:
         metadata[ROW_COUNT_KEY] = dg.MetadataValue.int(row_counts.pop(unique_id))
+    lineage = metadata.get(COLUMN_LINEAGE_KEY)
+    if isinstance(lineage, dg.TableColumnLineageMetadataValue):
+        metadata[LINEAGE_TABLE_KEY] = dg.MetadataValue.md(lineage_table(lineage.column_lineage))
     schema = metadata.get(COLUMN_SCHEMA_KEY)
     node = manifest.get("nodes", {}).get(unique_id, {})
     if isinstance(schema, dg.TableSchemaMetadataValue) and node.get("columns"):
@@ -79,3 +87,12 @@ def described(schema: dg.TableSchema, declared: dict) -> dg.TableSchema:
         )
         for column in schema.columns
     ])
+
+
+def lineage_table(lineage: dg.TableColumnLineage) -> str:
+    """One row per column: the upstream asset columns it is computed from."""
+    rows = ["| column | computed from |", "|---|---|"]
+    for column, deps in sorted(lineage.deps_by_column.items()):
+        sources = ", ".join(sorted(f"`{d.asset_key.to_user_string()}.{d.column_name}`" for d in deps))
+        rows.append(f"| `{column}` | {sources or '(no upstream column: a constant or a dbt snapshot field)'} |")
+    return "\n".join(rows)
