@@ -13,6 +13,7 @@ import contextlib
 import csv
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -170,6 +171,8 @@ def test_a_reupload_of_identical_bytes_is_a_no_op_through_the_content_hash(wareh
 
 DBT_RATINGS, DBT_NEW_RATINGS, DBT_GENOME_TAGS, DBT_MIN_RATINGS = 3000, 400, 8, 5
 CHANGED_MOVIE, CHANGED_TITLE = "1", "Toy Story, Emulated (1995)"
+DBT_EMULATOR_MARTS = ("mart_movie_analysis", "mart_genre_rating_distribution", "mart_user_engagement_summary",
+                      "mart_tag_relevance_analysis", "mart_movie_release_trends", "mart_movie_releases")
 
 
 def _csv(name: str) -> tuple[list[str], list[list[str]]]:
@@ -283,6 +286,20 @@ def test_dbt_build_on_the_prod_target_passes_on_the_emulator(dbt_emulator):
     assert statuses <= {"success", "pass"}, statuses
     kinds = {r["unique_id"].split(".")[0] for r in dbt_emulator.first_results["results"]}
     assert {"model", "snapshot", "seed", "test", "unit_test"} <= kinds
+
+
+def test_the_marts_are_built_under_their_enforced_contracts_on_the_emulator(dbt_emulator):
+    """dbt-snowflake checks each mart's contract before building it (the SQL's column types
+    against the declared ones) and creates the table with the declared columns and types, the
+    array columns as Snowflake ARRAYs (models/marts/_marts.yml)."""
+    assert dbt_emulator.runs[0].returncode == 0, "the first build failed"
+    marts = DBT_EMULATOR_MARTS
+    run_sql = {path.stem: path.read_text().lower()
+               for path in (dbt_emulator.target / "run" / "netflix_elt" / "models" / "marts").glob("*.sql")}
+    assert set(run_sql) == set(marts)
+    for mart, ddl in run_sql.items():
+        assert re.search(rf"create or replace\s+(transient\s+)?table\s+\S*{mart}\s*\(\s*\w+ \w+", ddl), ddl[:500]
+    assert re.search(r"genres array,", run_sql["mart_movie_releases"]) and "top_genome_tags array" in run_sql["mart_movie_releases"]
 
 
 def test_the_top_movie_of_the_mart_equals_plain_sql_over_the_raw_tables(dbt_emulator):
