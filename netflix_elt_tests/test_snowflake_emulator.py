@@ -14,6 +14,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -196,18 +197,22 @@ class DbtOnEmulator:
         self.target = target
         self.runs: list[subprocess.CompletedProcess] = []
 
-    def build(self) -> subprocess.CompletedProcess:
+    def build(self, project: Path = DBT_PROJECT_DIR, target: Path | None = None, select: list[str] = ()) -> subprocess.CompletedProcess:
         # A separate --target-path/--log-path: the project's own target/manifest.json is not touched.
+        target = target or self.target
         cmd = [dbt_executable(), "build", "--target", "prod",
-               "--profiles-dir", str(DBT_PROJECT_DIR), "--project-dir", str(DBT_PROJECT_DIR),
-               "--target-path", str(self.target), "--log-path", str(self.target / "logs"),
+               "--profiles-dir", str(project), "--project-dir", str(project),
+               "--target-path", str(target), "--log-path", str(target / "logs"),
                "--vars", json.dumps({"min_ratings_for_top_movies": DBT_MIN_RATINGS})]
+        if select:
+            cmd += ["--select", " ".join(select)]
         # What a run hands dbt (Settings.dbt_env), from the emulator's settings alone.
         settings = Settings.from_env({**self.env, "NETFLIX_ELT_TARGET": "prod", "NETFLIX_ELT_HOME": str(self.home)})
         env = dict(os.environ, **settings.dbt_env(), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
         env[SnowflakeSettings.PASSWORD_ENV] = self.env[SnowflakeSettings.PASSWORD_ENV]
         run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-        self.runs.append(run)
+        if project == DBT_PROJECT_DIR:
+            self.runs.append(run)
         return run
 
     def query(self, wh, sql: str):
@@ -300,6 +305,35 @@ def test_the_marts_are_built_under_their_enforced_contracts_on_the_emulator(dbt_
     for mart, ddl in run_sql.items():
         assert re.search(rf"create or replace\s+(transient\s+)?table\s+\S*{mart}\s*\(\s*\w+ \w+", ddl), ddl[:500]
     assert re.search(r"genres array,", run_sql["mart_movie_releases"]) and "top_genome_tags array" in run_sql["mart_movie_releases"]
+
+
+def test_a_mart_that_breaks_its_contract_fails_its_build_on_the_emulator(dbt_emulator, tmp_path):
+    """On the prod target too: a mart whose SQL returns a double where the contract says bigint
+    (Snowflake's REAL family, not FIXED), and one with a renamed column, fail with dbt's contract
+    error before their tables are touched."""
+    assert len(dbt_emulator.runs) == 2, "the builds failed"
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    changes = {
+        "mart_movie_release_trends": ("count(*) as movies_released", "cast(count(*) as double) as movies_released"),
+        "mart_movie_releases": ("coalesce(movie_stats.ratings_count, 0) as ratings_count",
+                                "coalesce(movie_stats.ratings_count, 0) as rating_count"),
+    }
+    for mart, (old, new) in changes.items():
+        path = project / "models" / "marts" / f"{mart}.sql"
+        sql = path.read_text()
+        assert sql.count(old) == 1, (mart, old)
+        path.write_text(sql.replace(old, new))
+    wh = dbt_emulator.wh
+    ((before,),) = dbt_emulator.query(wh, "select count(*) from NETFLIX_ELT.MARTS.MART_MOVIE_RELEASE_TRENDS")
+    run = dbt_emulator.build(project, tmp_path / "target", select=list(changes))
+    assert run.returncode == 1, run.stdout[-3000:]
+    results = {r["unique_id"]: r for r in json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]}
+    for mart, column in (("mart_movie_release_trends", "movies_released"), ("mart_movie_releases", "rating_count")):
+        result = results[f"model.netflix_elt.{mart}"]
+        assert result["status"] == "error" and "This model has an enforced contract that failed" in result["message"], result
+        assert column.upper() in result["message"].upper(), result["message"]
+    assert dbt_emulator.query(wh, "select count(*) from NETFLIX_ELT.MARTS.MART_MOVIE_RELEASE_TRENDS") == [(before,)]
 
 
 def test_the_top_movie_of_the_mart_equals_plain_sql_over_the_raw_tables(dbt_emulator):
