@@ -149,7 +149,7 @@ def test_every_dbt_data_test_has_a_readable_unique_name_and_a_description_dagste
         # `netflix-elt`'s subset runs exclude checks by bare name (assets/dbt.py): a name must not
         # also select a model or the whole project
         assert name not in other_nodes and name != "netflix_elt", name
-        if test["resource_type"] == "test" and test.get("test_metadata"):  # a generic test
+        if test.get("test_metadata"):  # a generic test (a singular one has none)
             assert not name.startswith(DBT_GENERATED_PREFIXES) and "__" in name, name
             assert name.split("__")[0] in {t["name"] for t in _dbt_nodes(manifest)} | {
                 f"raw_{s['name']}" for s in manifest["sources"].values()}, name
