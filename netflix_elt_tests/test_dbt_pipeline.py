@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from netflix_elt.cli import run_all
-from netflix_elt.dbt_manifest import dbt_executable
+from netflix_elt.dbt_manifest import dbt_executable, dbt_project
 from netflix_elt.resources.object_store import FolderObjectStore
 from netflix_elt.settings import DBT_PROJECT_DIR, SHIPPED_DATA, Settings
 from netflix_elt_tests.conftest import materialize, write_csv
@@ -125,9 +125,71 @@ def test_a_failing_blocking_data_test_stops_its_downstream(copy_of_built):
         for e in result.all_events
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
     }
-    assert checks[("raw/movies", "source_unique_raw_movies_movieId")] is False
+    assert checks[("raw/movies", "raw_movies__movie_id_unique")] is False
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
     assert dg.AssetKey(["core", "dim_movies"]) not in materialized
+
+
+def test_every_dbt_nodes_declared_columns_and_types_are_what_the_warehouse_has(built):
+    """The yml cannot drift from the warehouse: every model, seed, snapshot and source declares
+    exactly the columns its relation has after a real run, in order, with DuckDB's types (what
+    Dagster shows as the asset's column schema)."""
+    settings, _ = built
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    nodes = [n for n in manifest["nodes"].values() if n["resource_type"] in ("model", "seed", "snapshot")]
+    nodes += manifest["sources"].values()
+    assert len(nodes) >= 30
+    drift = {}
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        def canonical(data_type: str) -> str:  # DuckDB's own name of a declared type (int -> INTEGER)
+            return con.execute(f"select typeof(cast(null as {data_type}))").fetchone()[0]
+
+        for node in nodes:
+            relation = (node["schema"], node.get("identifier") or node["alias"])
+            actual = [(name.lower(), data_type) for name, data_type in con.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = ? and table_name = ? order by ordinal_position", list(relation)).fetchall()]
+            declared = [(name.lower(), canonical(column["data_type"])) for name, column in node["columns"].items()]
+            if not actual or declared != actual:
+                drift[".".join(relation)] = {"declared": declared, "warehouse": actual}
+    assert drift == {}
+
+
+def test_a_mart_that_breaks_its_contract_fails_its_build_and_the_old_table_stays(copy_of_built, tmp_path):
+    """A changed column type and a renamed column, each in one mart's SQL (a copy of the dbt
+    project): `dbt build` of those marts fails with dbt's contract error, before either table
+    is replaced."""
+    settings = copy_of_built
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    changes = {
+        "mart_movie_release_trends": ("count(*) as movies_released", "cast(count(*) as double) as movies_released"),
+        "mart_movie_releases": ("coalesce(movie_stats.ratings_count, 0) as ratings_count",
+                                "coalesce(movie_stats.ratings_count, 0) as rating_count"),
+    }
+    for mart, (old, new) in changes.items():
+        path = project / "models" / "marts" / f"{mart}.sql"
+        sql = path.read_text()
+        assert sql.count(old) == 1, (mart, old)
+        path.write_text(sql.replace(old, new))
+    target = tmp_path / "target"
+    run = subprocess.run(
+        [dbt_executable(), "build", "--project-dir", str(project), "--profiles-dir", str(project),
+         "--select", " ".join(changes), "--target-path", str(target), "--log-path", str(tmp_path / "logs")],
+        env=dict(os.environ, **settings.dbt_env()), cwd=project, capture_output=True, text=True, check=False,
+    )
+    assert run.returncode == 1, run.stdout[-3000:]
+    results = {r["unique_id"]: r for r in json.loads((target / "run_results.json").read_text())["results"]}
+    for mart, column in (("mart_movie_release_trends", "movies_released"), ("mart_movie_releases", "rating_count")):
+        result = results[f"model.netflix_elt.{mart}"]
+        assert result["status"] == "error", result
+        assert "This model has an enforced contract that failed" in result["message"], result["message"]
+        assert column in result["message"], result["message"]
+    assert {r["status"] for uid, r in results.items() if uid.startswith("test.")} <= {"skipped"}
+    # the marts built by the run are still there, with their contracted columns
+    assert query(settings, "select data_type from information_schema.columns where table_schema = 'marts' "
+                           "and table_name = 'mart_movie_release_trends' and column_name = 'movies_released'") == [("BIGINT",)]
+    assert query(settings, "select count(*) from marts.mart_movie_releases where ratings_count >= 0")[0][0] > 9000
 
 
 def _dbt_test(settings, window: tuple[str, str], target: Path) -> dict[str, str]:
@@ -190,11 +252,11 @@ def test_window_tests_catch_a_rating_repeated_in_a_later_month_and_a_changed_rat
             [user, movie],
         )
     june = _dbt_test(settings, ("2018-06-01 00:00:00", "2018-07-01 00:00:00"), tmp_path / "june")
-    assert june["unique_combination_of_columns_fct_ratings_user_id__movie_id__ratings_window"] == "fail"
+    assert june["fct_ratings__one_row_per_user_and_movie"] == "fail"
     assert june["assert_fct_ratings_reconciles_with_staging"] == "fail"  # a row staging does not have
     may = _dbt_test(settings, ("2018-05-01 00:00:00", "2018-06-01 00:00:00"), tmp_path / "may")
     assert may["assert_fct_ratings_reconciles_with_staging"] == "fail"  # same count, different fingerprint
-    assert may["unique_combination_of_columns_fct_ratings_user_id__movie_id__ratings_window"] == "pass"
+    assert may["fct_ratings__one_row_per_user_and_movie"] == "pass"
     # a window of another year: nothing there changed (the yearly rollups' test covers 2018 whole)
     untouched = _dbt_test(settings, ("2017-04-01 00:00:00", "2017-05-01 00:00:00"), tmp_path / "untouched")
     assert set(untouched.values()) == {"pass"}

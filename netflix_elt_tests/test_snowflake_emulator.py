@@ -13,6 +13,8 @@ import contextlib
 import csv
 import json
 import os
+import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -207,6 +209,8 @@ def test_a_dagster_load_on_snowflake_shows_row_count_rejects_by_reason_a_sample_
 
 DBT_RATINGS, DBT_NEW_RATINGS, DBT_GENOME_TAGS, DBT_MIN_RATINGS = 3000, 400, 8, 5
 CHANGED_MOVIE, CHANGED_TITLE = "1", "Toy Story, Emulated (1995)"
+DBT_EMULATOR_MARTS = ("mart_movie_analysis", "mart_genre_rating_distribution", "mart_user_engagement_summary",
+                      "mart_tag_relevance_analysis", "mart_movie_release_trends", "mart_movie_releases")
 
 
 def _csv(name: str) -> tuple[list[str], list[list[str]]]:
@@ -230,18 +234,22 @@ class DbtOnEmulator:
         self.target = target
         self.runs: list[subprocess.CompletedProcess] = []
 
-    def build(self) -> subprocess.CompletedProcess:
+    def build(self, project: Path = DBT_PROJECT_DIR, target: Path | None = None, select: list[str] = ()) -> subprocess.CompletedProcess:
         # A separate --target-path/--log-path: the project's own target/manifest.json is not touched.
+        target = target or self.target
         cmd = [dbt_executable(), "build", "--target", "prod",
-               "--profiles-dir", str(DBT_PROJECT_DIR), "--project-dir", str(DBT_PROJECT_DIR),
-               "--target-path", str(self.target), "--log-path", str(self.target / "logs"),
+               "--profiles-dir", str(project), "--project-dir", str(project),
+               "--target-path", str(target), "--log-path", str(target / "logs"),
                "--vars", json.dumps({"min_ratings_for_top_movies": DBT_MIN_RATINGS})]
+        if select:
+            cmd += ["--select", " ".join(select)]
         # What a run hands dbt (Settings.dbt_env), from the emulator's settings alone.
         settings = Settings.from_env({**self.env, "NETFLIX_ELT_TARGET": "prod", "NETFLIX_ELT_HOME": str(self.home)})
         env = dict(os.environ, **settings.dbt_env(), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
         env[SnowflakeSettings.PASSWORD_ENV] = self.env[SnowflakeSettings.PASSWORD_ENV]
         run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-        self.runs.append(run)
+        if project == DBT_PROJECT_DIR:
+            self.runs.append(run)
         return run
 
     def query(self, wh, sql: str):
@@ -320,6 +328,49 @@ def test_dbt_build_on_the_prod_target_passes_on_the_emulator(dbt_emulator):
     assert statuses <= {"success", "pass"}, statuses
     kinds = {r["unique_id"].split(".")[0] for r in dbt_emulator.first_results["results"]}
     assert {"model", "snapshot", "seed", "test", "unit_test"} <= kinds
+
+
+def test_the_marts_are_built_under_their_enforced_contracts_on_the_emulator(dbt_emulator):
+    """dbt-snowflake checks each mart's contract before building it (the SQL's column types
+    against the declared ones) and creates the table with the declared columns and types, the
+    array columns as Snowflake ARRAYs (models/marts/_marts.yml)."""
+    assert dbt_emulator.runs[0].returncode == 0, "the first build failed"
+    marts = DBT_EMULATOR_MARTS
+    run_sql = {path.stem: path.read_text().lower()
+               for path in (dbt_emulator.target / "run" / "netflix_elt" / "models" / "marts").glob("*.sql")}
+    assert set(run_sql) == set(marts)
+    for mart, ddl in run_sql.items():
+        assert re.search(rf"create or replace\s+(transient\s+)?table\s+\S*{mart}\s*\(\s*\w+ \w+", ddl), ddl[:500]
+    assert re.search(r"genres array,", run_sql["mart_movie_releases"]) and "top_genome_tags array" in run_sql["mart_movie_releases"]
+
+
+def test_a_mart_that_breaks_its_contract_fails_its_build_on_the_emulator(dbt_emulator, tmp_path):
+    """On the prod target too: a mart whose SQL returns a double where the contract says bigint
+    (Snowflake's REAL family, not FIXED), and one with a renamed column, fail with dbt's contract
+    error before their tables are touched."""
+    assert len(dbt_emulator.runs) == 2, "the builds failed"
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    changes = {
+        "mart_movie_release_trends": ("count(*) as movies_released", "cast(count(*) as double) as movies_released"),
+        "mart_movie_releases": ("coalesce(movie_stats.ratings_count, 0) as ratings_count",
+                                "coalesce(movie_stats.ratings_count, 0) as rating_count"),
+    }
+    for mart, (old, new) in changes.items():
+        path = project / "models" / "marts" / f"{mart}.sql"
+        sql = path.read_text()
+        assert sql.count(old) == 1, (mart, old)
+        path.write_text(sql.replace(old, new))
+    wh = dbt_emulator.wh
+    ((before,),) = dbt_emulator.query(wh, "select count(*) from NETFLIX_ELT.MARTS.MART_MOVIE_RELEASE_TRENDS")
+    run = dbt_emulator.build(project, tmp_path / "target", select=list(changes))
+    assert run.returncode == 1, run.stdout[-3000:]
+    results = {r["unique_id"]: r for r in json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]}
+    for mart, column in (("mart_movie_release_trends", "movies_released"), ("mart_movie_releases", "rating_count")):
+        result = results[f"model.netflix_elt.{mart}"]
+        assert result["status"] == "error" and "This model has an enforced contract that failed" in result["message"], result
+        assert column.upper() in result["message"].upper(), result["message"]
+    assert dbt_emulator.query(wh, "select count(*) from NETFLIX_ELT.MARTS.MART_MOVIE_RELEASE_TRENDS") == [(before,)]
 
 
 def test_the_top_movie_of_the_mart_equals_plain_sql_over_the_raw_tables(dbt_emulator):
