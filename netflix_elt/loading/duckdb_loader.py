@@ -375,7 +375,7 @@ class DuckDBRawLoader:
                 if breakers:
                     self._reject_rule_breakers(ds, d)
             if again:
-                loaded.update(self._loaded_counts(ds, files))
+                loaded = self._loaded_counts(ds, files)  # whole: an object read again may have no rows now
             if unbalanced:
                 rejected = self._reject_counts(ds, files)
             return {d.obj.key: (loaded.get(d.obj.key, 0), rejected.get(d.obj.key, 0), d.obj.key in again) for d in deliveries}
