@@ -409,3 +409,125 @@ def test_a_file_without_a_quote_character_is_counted_without_the_quote_aware_wal
     header, body = GOOD_RATINGS.split("\n", 1)
     path = write_csv(tmp_path / "ratings.csv", header + "\n" + body * 5)
     assert inspect_file(path).records == 15
+
+
+# -- DuckDB 2.0.1: the parallel reader with store_rejects can stop early ------------------------------
+# docs/failure-modes.md. On this file (1,000,000 ratings, every 10th line a cast error) DuckDB
+# 2.0.1's parallel read_csv(store_rejects=true) returns 858,070 rows + 95,341 rejects and stops at
+# byte 24,000,000; the loader notices (records != loaded + rejected) and reads it again serially.
+
+MANY_LINES = 1_000_000
+BAD_EVERY = 10  # line i (0-based, after the header) with i % 10 == 1 has movieId "x<i>": a cast error
+RULE_BREAKERS = {5, 100_005, 500_005, 999_995}  # rating 7.0, same length as 3.5; the last beyond the stop
+
+
+@pytest.fixture(scope="module")
+def every_tenth_bad(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("reader") / "ratings.csv"
+    with open(path, "w") as f:
+        f.write("userId,movieId,rating,timestamp\n")
+        for i in range(MANY_LINES):
+            if i % BAD_EVERY == 1:
+                f.write(f"{i},x{i},3.0,974000000\n")
+            else:
+                f.write(f"{i},{i % 1000},{'7.0' if i in RULE_BREAKERS else '3.5'},974000000\n")
+    return path
+
+
+def _plain_read(path: Path, parallel: bool = True) -> tuple[int, int]:
+    """Rows + rejects of ONE read_csv with the loader's own options, as the fast path reads."""
+    c = duckdb.connect()
+    try:
+        options = "store_rejects=true, rejects_table='e', rejects_scan='s'" + ("" if parallel else ", parallel=false")
+        # Materialised, as the loader's insert does (a bare count(*) would not cast the columns).
+        c.execute(f"create temp table t as select * from {duckdb_loader._reader_sql(RATINGS, RATINGS.column_names, options)}",
+                  [str(path)])
+        (read,) = c.execute("select count(*) from t").fetchone()
+        (refused,) = c.execute("select count(distinct line) from e").fetchone()
+        return read, refused
+    finally:
+        c.close()
+
+
+@pytest.fixture(scope="module")
+def plain_read_falls_short(every_tenth_bad) -> bool:
+    read, refused = _plain_read(every_tenth_bad)
+    return read + refused < MANY_LINES
+
+
+def test_a_million_lines_with_every_tenth_bad_load_every_valid_row_and_keep_every_reject_with_its_line(
+        every_tenth_bad, plain_read_falls_short, tmp_path):
+    from dagster_duckdb import DuckDBResource
+
+    from netflix_elt.resources.warehouse import DuckDBWarehouse
+
+    store = FolderObjectStore(root=str(tmp_path / "store"))
+    warehouse = DuckDBWarehouse(duckdb=DuckDBResource(database=str(tmp_path / "warehouse.duckdb")))
+    obj = store.put_file(every_tenth_bad, JULY)
+    started = time.perf_counter()
+    [outcome], failures = warehouse.load_objects(RATINGS, [obj], store, lambda o: "2000-07-01")
+    took = time.perf_counter() - started
+    bad = MANY_LINES // BAD_EVERY
+    assert not failures
+    assert (outcome.rows_in_file, outcome.rows_loaded, outcome.rows_rejected) == (MANY_LINES, MANY_LINES - bad - 4, bad + 4)
+    assert outcome.read_again == plain_read_falls_short  # the serial read only when the fast one fell short
+    assert warehouse.reconcile(RATINGS)["passed"]
+    with warehouse.duckdb.get_connection() as c:
+        # Every refused line by number (line = i + 2: the header is line 1), with its reason.
+        assert c.execute("""select count(*), count(distinct line_number), count(*) filter (where (line_number - 2) % 10 = 1
+                                and reason like 'CAST: %movieId%' and raw_line = concat(line_number - 2, ',x', line_number - 2, ',3.0,974000000'))
+                            from raw._load_rejects where line_number is not null and reason like 'CAST%'""").fetchone() == (bad, bad, bad)
+        assert sorted(n - 2 for (n,) in c.execute("select line_number from raw._load_rejects where reason like 'rating breaks%'").fetchall()) \
+            == sorted(RULE_BREAKERS)
+        # Every valid row once, the last lines of the file included.
+        assert c.execute("select count(*), count(distinct userId), max(userId) from raw.ratings").fetchone() \
+            == (MANY_LINES - bad - 4, MANY_LINES - bad - 4, MANY_LINES - 1)
+    # Idempotent: the same object again is a no-op; a corrected delivery replaces its rows exactly.
+    [again], _ = warehouse.load_objects(RATINGS, [obj], store, lambda o: "2000-07-01")
+    assert again.status == "unchanged"
+    corrected = tmp_path / "corrected.csv"
+    corrected.write_bytes(every_tenth_bad.read_bytes() + b"1000000,1,4.0,974000000\n")
+    [redelivered], _ = warehouse.load_objects(RATINGS, [store.put_file(corrected, JULY)], store, lambda o: "2000-07-01")
+    assert (redelivered.status, redelivered.rows_loaded, redelivered.rows_rejected) == ("loaded", MANY_LINES - bad - 3, bad + 4)
+    assert warehouse.reconcile(RATINGS)["passed"] and warehouse.row_count(RATINGS) == MANY_LINES - bad - 3
+    assert took < 30, f"one load of the file took {took:.1f} s"
+
+
+def test_duckdb_2_0_1_parallel_store_rejects_reader_stops_early_on_this_file_and_the_serial_one_does_not(
+        every_tenth_bad, plain_read_falls_short):
+    """Pins the DuckDB behaviour the loader works around (duckdb_loader._read_again). On 2.0.1
+    it must still fall short: if it stops doing so on the same version, this file no longer
+    tests the workaround. On another DuckDB this test says, as a skip, when the fault is gone:
+    the serial re-read is then idle for this file (docs/failure-modes.md says what to do)."""
+    if not plain_read_falls_short:
+        assert duckdb.__version__ != "2.0.1", "DuckDB 2.0.1 read the file whole: the fault's trigger has changed"
+        pytest.skip(f"DuckDB {duckdb.__version__} reads this file whole with store_rejects: the fault of 2.0.1 is gone "
+                    "here; the loader's serial re-read (duckdb_loader._read_again) is idle for it")
+    assert _plain_read(every_tenth_bad, parallel=False) == (MANY_LINES - MANY_LINES // BAD_EVERY, MANY_LINES // BAD_EVERY)
+
+
+def test_a_load_that_adds_up_after_the_fast_read_is_not_read_or_counted_again(store, con, tmp_path, monkeypatch):
+    """The clean path (and one with only refused rows) costs nothing more than before."""
+    monkeypatch.setattr(DuckDBRawLoader, "_complete_count", lambda *a: pytest.fail("counted a balanced object again"))
+    monkeypatch.setattr(DuckDBRawLoader, "_read_again", lambda *a: pytest.fail("read a balanced object again"))
+    outcome = DuckDBRawLoader(con, store).load(RATINGS, deliver(store, tmp_path, JULY, GOOD_RATINGS + "1,x,4.0,964982703\n"))
+    assert (outcome.rows_loaded, outcome.rows_rejected, outcome.read_again) == (3, 1, False)
+
+
+def test_a_reader_that_falls_short_is_caught_by_the_complete_count_and_the_object_is_read_again(store, con, tmp_path, monkeypatch):
+    """Whatever the file: a fast read that misses rows (simulated: the parallel read's rows of
+    one object dropped) is read again serially in the same transaction, with exact rejects."""
+    copy_group = DuckDBRawLoader._copy_group
+
+    def lossy(self, ds, files, tag, file_columns, paths, serial=False):
+        copy_group(self, ds, files, tag, file_columns, paths, serial)
+        if not serial:  # what the faulty reader does: the last rows and rejects never arrive
+            self.con.execute("delete from raw.ratings where userId = 2")
+            self.con.execute("delete from raw._load_rejects where line_number = 5")
+
+    monkeypatch.setattr(DuckDBRawLoader, "_copy_group", lossy)
+    text = GOOD_RATINGS + "1,x,4.0,964982703\n2,2,7.0,964982703\n"  # line 5: refused; line 6: breaks a rule
+    outcome = DuckDBRawLoader(con, store).load(RATINGS, deliver(store, tmp_path, JULY, text))
+    assert (outcome.rows_in_file, outcome.rows_loaded, outcome.rows_rejected, outcome.read_again) == (5, 3, 2, True)
+    assert [r[1] for r in rejects(con)] == [5, 6]
+    assert [r[:2] for r in rows(con, "ratings")] == [(1, 1), (1, 3), (2, 1)]
