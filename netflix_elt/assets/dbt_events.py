@@ -10,17 +10,22 @@ event still leaves as dbt reports it (nothing waits for the end of the invocatio
   ``dagster/row_count``;
 - each column's description from the dbt project, which the warehouse's schema does not carry (the
   UI shows a materialization's column schema over the definition's);
-- the column lineage again as a table (``column_lineage_table``), which the open-source UI shows.
+- the column lineage again as a table (``column_lineage_table``), which the open-source UI shows;
+- column lineage on Snowflake too: the post-hook reports the names relations have on the target
+  (``netflix_elt.relations``), and the manifest handed to dagster-dbt is corrected with them
+  (``TargetManifest``), since the code location's manifest is parsed against the local target.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Iterator
 
 import dagster as dg
 from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
 
 ROW_COUNT_PREFIX = "netflix_elt.row_count "
+RELATIONS_PREFIX = "netflix_elt.relations "
 ROW_COUNT_KEY = "dagster/row_count"  # Dagster's documented key: the asset's plots chart it
 COLUMN_SCHEMA_KEY = "dagster/column_schema"
 COLUMN_LINEAGE_KEY = "dagster/column_lineage"
@@ -42,15 +47,57 @@ def row_count_of(raw_event: dict) -> tuple[str, int] | None:
     return unique_id, int(figure)
 
 
+def relations_of(raw_event: dict) -> dict | None:
+    """{"adapter_type": ..., "relations": {unique_id: name}} when this is the post-hook's line."""
+    info = raw_event.get("info", {})
+    message = info.get("msg") or ""
+    if info.get("name") != "JinjaLogInfo" or not message.startswith(RELATIONS_PREFIX):
+        return None
+    return json.loads(message[len(RELATIONS_PREFIX):])
+
+
+class TargetManifest:
+    """The code location's manifest (parsed against the local target) as this invocation's target
+    names things: each relation the post-hook reported, and the SQL dialect. On DuckDB nothing
+    differs and the manifest is used as it is."""
+
+    def __init__(self, manifest: dict):
+        self.original = manifest
+        self.current = manifest
+
+    def learn(self, reported: dict) -> None:
+        changes = {uid: name for uid, name in reported.get("relations", {}).items()
+                   if self._node(self.current, uid).get("relation_name") not in (None, name)}
+        dialect = reported.get("adapter_type") or self.current["metadata"].get("adapter_type")
+        if not changes and dialect == self.current["metadata"].get("adapter_type"):
+            return
+        if self.current is self.original:  # copy what is changed, once
+            self.current = {**self.original, "metadata": dict(self.original["metadata"]),
+                            "nodes": dict(self.original["nodes"]), "sources": dict(self.original["sources"])}
+        self.current["metadata"]["adapter_type"] = dialect
+        for uid, name in changes.items():
+            table = "sources" if uid.startswith("source.") else "nodes"
+            self.current[table][uid] = {**self.current[table][uid], "relation_name": name}
+
+    @staticmethod
+    def _node(manifest: dict, uid: str) -> dict:
+        return (manifest["sources"] if uid.startswith("source.") else manifest["nodes"]).get(uid, {})
+
+
 def asset_events(invocation: DbtCliInvocation) -> Iterator:
     row_counts: dict[str, int] = {}
+    manifest = TargetManifest(invocation.manifest)
     for event in invocation.stream_raw_events():
         counted = row_count_of(event.raw_event)
         if counted:
             row_counts[counted[0]] = counted[1]
             continue
+        reported = relations_of(event.raw_event)
+        if reported:
+            manifest.learn(reported)
+            continue
         for dagster_event in event.to_default_asset_events(
-            manifest=invocation.manifest,
+            manifest=manifest.current,
             dagster_dbt_translator=invocation.dagster_dbt_translator,
             context=invocation.context,
             target_path=invocation.target_path,
