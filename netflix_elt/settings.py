@@ -64,6 +64,9 @@ class SnowflakeSettings:
     login_timeout_s: int = 60
     network_timeout_s: int = 120
     statement_timeout_s: int = 3600
+    # dbt's threads on Snowflake; an emulator (fakesnow) gets one: it can stall for good when
+    # several sessions hit it at once (seen once with four, the first nodes of a build).
+    threads: int = 4
     auth: str = "password"  # password | key_pair (which env var holds the secret)
     has_private_key_passphrase: bool = False  # an encrypted key: reference its passphrase variable too
     host: str | None = None  # set for an emulator (fakesnow); None = derived from the account
@@ -75,6 +78,10 @@ class SnowflakeSettings:
     PASSWORD_ENV = "SNOWFLAKE_PASSWORD"
     PRIVATE_KEY_PATH_ENV = "SNOWFLAKE_PRIVATE_KEY_PATH"
     PRIVATE_KEY_PASSPHRASE_ENV = "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE"
+
+    @property
+    def dbt_threads(self) -> int:
+        return 1 if self.is_emulator else self.threads
 
     @property
     def is_emulator(self) -> bool:
@@ -218,6 +225,7 @@ class Settings:
                 "SNOWFLAKE_PROTOCOL": sf.protocol,
                 "NETFLIX_ELT_SNOWFLAKE_LOGIN_TIMEOUT_S": str(sf.login_timeout_s),
                 "NETFLIX_ELT_SNOWFLAKE_STATEMENT_TIMEOUT_S": str(sf.statement_timeout_s),
+                "NETFLIX_ELT_SNOWFLAKE_DBT_THREADS": str(sf.dbt_threads),
             })
         return env
 

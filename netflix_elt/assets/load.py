@@ -114,6 +114,11 @@ def load_dataset(context, ds: Dataset, store: ObjectStore, warehouse: Warehouse,
     if rejected:  # a clean load shows 0 above, not empty tables
         metadata.update(_rejects_metadata(warehouse.rejects_report(ds, context.run_id), rejected))
     metadata["ledger_query"] = dg.MetadataValue.text(warehouse.ledger_query(ds))
+    read_again = [o.key for o in outcomes if o.read_again]
+    if read_again:  # DuckDB's parallel reader fell short; the object was read again serially
+        metadata["objects_read_again"] = dg.MetadataValue.json(read_again[:20])
+        context.log.warning(f"{ds.name}: DuckDB's parallel read of {len(read_again)} object(s) fell short of the "
+                            f"file's records; read again serially, nothing lost (docs/failure-modes.md): {read_again[:5]}")
     ignored = sorted({c for o in outcomes for c in o.ignored_columns})
     if ignored:
         metadata["ignored_columns"] = dg.MetadataValue.json(ignored)
