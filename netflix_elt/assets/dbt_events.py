@@ -11,6 +11,7 @@ event still leaves as dbt reports it (nothing waits for the end of the invocatio
 - each column's description from the dbt project, which the warehouse's schema does not carry (the
   UI shows a materialization's column schema over the definition's);
 - the column lineage again as a table (``column_lineage_table``), which the open-source UI shows;
+- a failed test's compiled SQL (``failing_rows_query``): run it to see the failing rows;
 - column lineage on Snowflake too: the post-hook reports the names relations have on the target
   (``netflix_elt.relations``), and the manifest handed to dagster-dbt is corrected with them
   (``TargetManifest``), since the code location's manifest is parsed against the local target.
@@ -19,6 +20,7 @@ event still leaves as dbt reports it (nothing waits for the end of the invocatio
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Iterator
 
 import dagster as dg
@@ -103,7 +105,8 @@ def asset_events(invocation: DbtCliInvocation) -> Iterator:
             target_path=invocation.target_path,
             project=invocation.project,
         ):
-            yield with_node_facts(dagster_event, row_counts, invocation.manifest)
+            yield with_failing_rows_query(with_node_facts(dagster_event, row_counts, invocation.manifest),
+                                          Path(invocation.target_path))
 
 
 def with_node_facts(dagster_event, row_counts: dict[str, int], manifest) -> object:
@@ -143,3 +146,26 @@ def lineage_table(lineage: dg.TableColumnLineage) -> str:
         sources = ", ".join(sorted(f"`{d.asset_key.to_user_string()}.{d.column_name}`" for d in deps))
         rows.append(f"| `{column}` | {sources or '(no upstream column: a constant or a dbt snapshot field)'} |")
     return "\n".join(rows)
+
+
+FAILING_ROWS_KEY = "failing_rows_query"
+MAX_QUERY_CHARS = 6000
+
+
+def with_failing_rows_query(dagster_event, target_path: Path):
+    """A failed dbt test also shows the query that returns its failing rows: the test's SQL as
+    dbt compiled it for this invocation (dbt's own figure, how many, is ``dagster_dbt/failed_row_count``).
+    Storing the rows themselves (``store_failures``) would cost every run a relation per test."""
+    if not isinstance(dagster_event, (dg.AssetCheckResult, dg.AssetCheckEvaluation)) or dagster_event.passed:
+        return dagster_event
+    unique_id = dagster_event.metadata.get("unique_id")
+    unique_id = getattr(unique_id, "value", unique_id) or ""
+    name = unique_id.split(".")[2] if unique_id.count(".") >= 2 else None
+    compiled = next((target_path / "compiled").rglob(f"{name}.sql"), None) if name else None
+    if compiled is None:
+        return dagster_event
+    sql = compiled.read_text(errors="replace").strip()
+    if len(sql) > MAX_QUERY_CHARS:
+        sql = sql[:MAX_QUERY_CHARS] + "\n-- (cut; the whole query: " + str(compiled) + ")"
+    return dagster_event.with_metadata(
+        {**dagster_event.metadata, FAILING_ROWS_KEY: dg.MetadataValue.md(f"```sql\n{sql}\n```")})
