@@ -103,6 +103,25 @@ def test_the_raw_tables_and_the_marts_in_the_emulator_hold_the_source_rows(prod,
     assert _one(settings, "select count(*) from NETFLIX_ELT.MARTS.MART_MOVIE_ANALYSIS") == qualified
 
 
+def test_on_snowflake_the_assets_carry_row_counts_warehouse_columns_and_column_lineage(prod, full_run):
+    """The same asset pages as on DuckDB: the post-hook runs on Snowflake's connection, and the
+    lineage ties Snowflake's relation names to the assets (the manifest was parsed for local)."""
+    instance = _instance(prod["settings"])
+
+    def latest(key: str) -> dict:
+        return instance.get_latest_materialization_event(dg.AssetKey.from_user_string(key)).asset_materialization.metadata
+
+    mart, fact = latest("marts/mart_movie_analysis"), latest("core/fct_ratings")
+    assert fact["dagster/row_count"].value == _one(prod["settings"], "select count(*) from NETFLIX_ELT.CORE.FCT_RATINGS")
+    columns = {c.name: c for c in fact["dagster/column_schema"].value.columns}
+    assert columns["rating"].type.startswith("number") and columns["rating"].description
+    deps = {column: {f"{d.asset_key.to_user_string()}.{d.column_name}" for d in column_deps}
+            for column, column_deps in mart["dagster/column_lineage"].value.deps_by_column.items()}
+    assert "core/fct_movie_ratings_yearly.rating_sum" in deps["avg_rating"]
+    staging = latest("staging/stg_ratings")["dagster/column_lineage"].value.deps_by_column
+    assert {f"{d.asset_key.to_user_string()}.{d.column_name}" for d in staging["rating"]} == {"raw/ratings.rating"}
+
+
 def test_the_dashboard_reads_the_snowflake_marts_and_shows_the_figures(prod, full_run):
     summary = full_run[1]
     page_path = Path(summary["dashboard"])
