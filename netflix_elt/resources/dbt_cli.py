@@ -105,8 +105,9 @@ class LeanDbtCliResource(dagster_dbt_base()):
         """
         values = self.invocation_env(env)
         if not passes_env_by_file(self.dbt_executable):
-            # Only where the client cannot run (no POSIX shebang scripts: Windows): the values
-            # are in this process's environment while dagster-dbt copies it, then restored.
+            # Only where the client is not the executable (Windows: no POSIX scripts; stock
+            # dagster-dbt, see client_can_be_executable): the values are in this process's
+            # environment while dagster-dbt copies it, then restored.
             with environment(values):
                 return super().cli(args, target_path=target_path, context=context, **kwargs)
         target_path = Path(target_path) if target_path else unique_target_path(context)
@@ -114,6 +115,16 @@ class LeanDbtCliResource(dagster_dbt_base()):
         folder.mkdir(parents=True, exist_ok=True)
         (folder / INVOCATION_ENV_FILE).write_text(json.dumps(values, sort_keys=True))
         return super().cli(args, target_path=target_path, context=context, **kwargs)
+
+
+def client_can_be_executable() -> bool:
+    """Where the OS runs the client, and dagster-dbt will not probe the executable on its own:
+    stock dagster-dbt (its private hook off, NETFLIX_ELT_PRIVATE_HOOKS) first runs
+    ``<executable> --version`` with nothing but this process's environment, in which the client
+    cannot know where the real dbt is; there the real dbt is the executable."""
+    from dagster_dbt import DbtCliResource
+
+    return supported() and LeanDbtCliResource.__bases__[0] is not DbtCliResource
 
 
 def passes_env_by_file(executable: str) -> bool:
@@ -131,9 +142,9 @@ def unique_target_path(context) -> Path:
 
 def lean_dbt_resource(project_dir: Path, target: str, warm_start: bool = True,
                       profile_env: Mapping[str, str] | None = None) -> LeanDbtCliResource:
-    # The client (a POSIX script) is the executable wherever it runs, warm or cold: it is what
+    # The client (a POSIX script) is the executable wherever it can be, warm or cold: it is what
     # hands each invocation its own values (LeanDbtCliResource.cli).
-    client = supported()
+    client = client_can_be_executable()
     return LeanDbtCliResource(
         project_dir=str(project_dir), profiles_dir=str(project_dir), target=target,
         warm_start=warm_start and client, profile_env=dict(profile_env or {}),
