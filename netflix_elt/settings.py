@@ -203,6 +203,15 @@ class Settings:
             if env.get("NETFLIX_ELT_DAGSTER_HOME") else None,
         )
 
+    @property
+    def dbt_idle_timeout_s(self) -> int:
+        """How long a dbt invocation may print nothing before it is stopped: on Snowflake the
+        longest statement plus one request (dbt-snowflake sets no network timeout of its own);
+        DuckDB is in-process, no bound."""
+        if self.target != "prod":
+            return 0
+        return self.snowflake.statement_timeout_s + self.snowflake.network_timeout_s
+
     def dbt_env(self) -> dict[str, str]:
         """Every value ``dbt_project/profiles.yml`` reads, resolved here (defaults included), so
         dbt, the loader and the README cannot disagree: the profile reads them without defaults

@@ -116,3 +116,26 @@ def test_an_invocations_env_reaches_its_dbt_process_and_nothing_else(local_setti
     not_given = _shown(dbt.cli(args))
     assert "2015-01-01 00:00:00" in given and "unset" not in given
     assert "unset" in not_given and "2015-01-01" not in not_given
+
+
+def test_a_dbt_invocation_silent_for_longer_than_its_bound_is_stopped_with_a_clear_failure(local_settings):
+    """dbt-snowflake retries a request Snowflake never answers without end; the step's watchdog
+    stops a dbt that prints nothing for longer than the bound. Here: a DuckDB query far longer
+    than a 3 s bound."""
+    import time
+
+    import pytest
+
+    from netflix_elt.assets.dbt_events import asset_events
+    from netflix_elt.assets.dbt_watchdog import SilentDbt
+    from netflix_elt.resources.dbt_cli import lean_dbt_resource
+
+    dbt = lean_dbt_resource(DBT_PROJECT_DIR, "local", warm_start=False, profile_env=_env(local_settings))
+    local_settings.home.mkdir(parents=True, exist_ok=True)
+    slow = "select count(*) as n from range(200000) a, range(200000) b where (a.range * b.range) % 7 = 3"
+    invocation = dbt.cli(["show", "--inline", slow])
+    started = time.monotonic()
+    with pytest.raises(SilentDbt, match="printed nothing for 3 s and was stopped"):
+        list(asset_events(invocation, idle_timeout_s=3))
+    assert time.monotonic() - started < 30  # dbt's start-up (parse, connect) prints as it goes
+    assert invocation.process.poll() is not None  # nothing left running

@@ -139,7 +139,8 @@ NO_UNIT_TESTS = ["--exclude-resource-type", "unit_test"]
 
 def _build(context: dg.AssetExecutionContext, dbt: LeanDbtCliResource, args: list[str], env: Mapping[str, str] | None = None):
     invocation = dbt.cli(["build", *NO_UNIT_TESTS, *args], context=context, env=env)
-    yield from asset_events(invocation)  # stream() plus each table's row count (dbt_events.py)
+    # stream() plus row counts, descriptions, lineage; dbt stopped if silent too long (dbt_events.py)
+    yield from asset_events(invocation, idle_timeout_s=dbt.idle_timeout_s)
     keep_partial_parse(invocation, dbt_project.project_dir)
 
 

@@ -12,6 +12,8 @@ event still leaves as dbt reports it (nothing waits for the end of the invocatio
   UI shows a materialization's column schema over the definition's);
 - the column lineage again as a table (``column_lineage_table``), which the open-source UI shows;
 - a failed test's compiled SQL (``failing_rows_query``): run it to see the failing rows;
+- a bound on dbt's silence (``idle_timeout_s``, dbt_watchdog.py): a request Snowflake never
+  answers would otherwise hang the step for ever;
 - column lineage on Snowflake too: the post-hook reports the names relations have on the target
   (``netflix_elt.relations``), and the manifest handed to dagster-dbt is corrected with them
   (``TargetManifest``), since the code location's manifest is parsed against the local target.
@@ -25,6 +27,8 @@ from typing import Iterator
 
 import dagster as dg
 from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
+
+from netflix_elt.assets.dbt_watchdog import Watchdog
 
 ROW_COUNT_PREFIX = "netflix_elt.row_count "
 RELATIONS_PREFIX = "netflix_elt.relations "
@@ -86,10 +90,24 @@ class TargetManifest:
         return (manifest["sources"] if uid.startswith("source.") else manifest["nodes"]).get(uid, {})
 
 
-def asset_events(invocation: DbtCliInvocation) -> Iterator:
+def asset_events(invocation: DbtCliInvocation, idle_timeout_s: float = 0) -> Iterator:
+    """``idle_timeout_s``: stop dbt when it says nothing for that long (dbt_watchdog.py; 0: never)."""
+    with Watchdog(invocation.process, idle_timeout_s, "dbt") as watchdog:
+        try:
+            yield from _asset_events(invocation, watchdog)
+        except Exception:
+            if watchdog.fired:
+                raise watchdog.failure() from None
+            raise
+        if watchdog.fired:
+            raise watchdog.failure()
+
+
+def _asset_events(invocation: DbtCliInvocation, watchdog: Watchdog) -> Iterator:
     row_counts: dict[str, int] = {}
     manifest = TargetManifest(invocation.manifest)
     for event in invocation.stream_raw_events():
+        watchdog.beat()
         counted = row_count_of(event.raw_event)
         if counted:
             row_counts[counted[0]] = counted[1]

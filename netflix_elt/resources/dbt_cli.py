@@ -71,6 +71,10 @@ class LeanDbtCliResource(dagster_dbt_base()):
         default_factory=dict,
         description="The values profiles.yml reads (Settings.dbt_env: no secrets), handed to every invocation.",
     )
+    idle_timeout_s: int = Field(
+        default=0,
+        description="Stop a dbt invocation that prints nothing for this long (0: never); see assets/dbt_watchdog.py.",
+    )
 
     def setup_for_execution(self, context) -> None:
         super().setup_for_execution(context)
@@ -141,13 +145,13 @@ def unique_target_path(context) -> Path:
 
 
 def lean_dbt_resource(project_dir: Path, target: str, warm_start: bool = True,
-                      profile_env: Mapping[str, str] | None = None) -> LeanDbtCliResource:
+                      profile_env: Mapping[str, str] | None = None, idle_timeout_s: int = 0) -> LeanDbtCliResource:
     # The client (a POSIX script) is the executable wherever it can be, warm or cold: it is what
     # hands each invocation its own values (LeanDbtCliResource.cli).
     client = client_can_be_executable()
     return LeanDbtCliResource(
         project_dir=str(project_dir), profiles_dir=str(project_dir), target=target,
-        warm_start=warm_start and client, profile_env=dict(profile_env or {}),
+        warm_start=warm_start and client, profile_env=dict(profile_env or {}), idle_timeout_s=idle_timeout_s,
         dbt_executable=str(CLIENT) if client else dbt_executable(),
     )
 

@@ -51,7 +51,7 @@ def build_resources(settings: Settings) -> dict:
         "object_store": build_object_store(settings),
         "warehouse": build_warehouse(settings),
         "dbt": lean_dbt_resource(DBT_PROJECT_DIR, settings.target, warm_start=settings.warm_dbt,
-                                 profile_env=settings.dbt_env()),
+                                 profile_env=settings.dbt_env(), idle_timeout_s=settings.dbt_idle_timeout_s),
         "dashboard_settings": DashboardSettings(output_dir=str(settings.dashboard_dir)),
         "extract_settings": ExtractSettings(
             work_dir=str(settings.work_dir), quarantine_dir=str(settings.quarantine_dir),
