@@ -12,7 +12,7 @@
 
    - ``asset-graph.png``: the global asset lineage (``/asset-groups``), every group expanded;
    - ``asset-page.png``: the asset page of ``marts/mart_movie_analysis``;
-   - ``run-page.png``: the page of the build's run (``RUN_SUCCESS``);
+   - ``run-page.png``: the page of the build's run (its header says *Success*);
    - ``dashboard.png``: the top of ``$NETFLIX_ELT_HOME/dashboard/index.html``;
 
 4. writes ``pictures.json`` next to them: what each picture shows that can go stale; for the
@@ -273,7 +273,8 @@ def shoot_asset_page(base_url: str, out: Path, key: str = ASSET_PAGE_KEY, timeou
 
 
 def shoot_run_page(base_url: str, out: Path, run_id: str, timeout_ms: float = 120_000) -> Shot:
-    """The page of run ``run_id``: its step timeline and event log, once it shows RUN_SUCCESS."""
+    """The page of run ``run_id``: its step timeline and event log, once its header says Success.
+    (Not the log's RUN_SUCCESS line: the log is a virtual list that may open above its end.)"""
     from netflix_elt_tests.playwright_browser import dismiss_dagster_dialogs, open_page
 
     started = time.monotonic()
@@ -281,7 +282,7 @@ def shoot_run_page(base_url: str, out: Path, run_id: str, timeout_ms: float = 12
     with open_page(base_url.rstrip("/") + path, timeout_ms, PAGE_VIEWPORT, init_script=UI_PREFERENCES) as page:
         page.get_by_text(run_id[:8]).first.wait_for(timeout=timeout_ms)
         dismiss_dagster_dialogs(page, timeout_ms=1_000)
-        page.get_by_text("RUN_SUCCESS", exact=True).first.wait_for(timeout=timeout_ms)
+        page.get_by_text("Success", exact=True).first.wait_for(timeout=timeout_ms)
         page.wait_for_load_state("networkidle", timeout=timeout_ms)
         _settle(page, 1.5)
         page.screenshot(path=str(out))
