@@ -139,3 +139,24 @@ def test_a_dbt_invocation_silent_for_longer_than_its_bound_is_stopped_with_a_cle
         list(asset_events(invocation, idle_timeout_s=3))
     assert time.monotonic() - started < 30  # dbt's start-up (parse, connect) prints as it goes
     assert invocation.process.poll() is not None  # nothing left running
+
+
+def test_when_turning_dbt_events_into_dagster_events_fails_the_dbt_process_is_stopped(local_settings, monkeypatch):
+    """An error in the step's own event handling must not leave dbt running (it would hold the
+    DuckDB file after its step failed)."""
+    import pytest
+
+    from netflix_elt.assets import dbt_events
+    from netflix_elt.resources.dbt_cli import lean_dbt_resource
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in the step's event handling")
+
+    dbt = lean_dbt_resource(DBT_PROJECT_DIR, "local", warm_start=False, profile_env=_env(local_settings))
+    local_settings.home.mkdir(parents=True, exist_ok=True)
+    slow = "select count(*) as n from range(200000) a, range(200000) b where (a.range * b.range) % 7 = 3"
+    invocation = dbt.cli(["show", "--inline", slow])
+    monkeypatch.setattr(dbt_events, "row_count_of", broken)  # the first dbt event raises
+    with pytest.raises(RuntimeError, match="a bug in the step's event handling"):
+        list(dbt_events.asset_events(invocation))
+    assert invocation.process.poll() is not None  # stopped, not left computing

@@ -28,7 +28,7 @@ from typing import Iterator
 import dagster as dg
 from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
 
-from netflix_elt.assets.dbt_watchdog import Watchdog
+from netflix_elt.assets.dbt_watchdog import Watchdog, stop
 
 ROW_COUNT_PREFIX = "netflix_elt.row_count "
 RELATIONS_PREFIX = "netflix_elt.relations "
@@ -99,6 +99,10 @@ def asset_events(invocation: DbtCliInvocation, idle_timeout_s: float = 0) -> Ite
             if watchdog.fired:
                 raise watchdog.failure() from None
             raise
+        finally:
+            # However the stream ends early (an error here, the step abandoned), dbt must not go
+            # on: it would hold the DuckDB file and keep writing after its step has failed.
+            stop(invocation.process)
         if watchdog.fired:
             raise watchdog.failure()
 

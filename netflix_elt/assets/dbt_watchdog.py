@@ -23,6 +23,18 @@ class SilentDbt(dg.Failure):
     pass
 
 
+def stop(process: subprocess.Popen) -> None:
+    """SIGTERM (the warm client forwards it to the dbt it forked), then SIGKILL after a grace period."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(TERMINATE_GRACE_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class Watchdog:
     """Stops ``process`` once ``beat()`` has not been called for ``limit_s`` seconds (0: never)."""
 
@@ -51,11 +63,7 @@ class Watchdog:
                 return
             if time.monotonic() - self.last > self.limit_s:
                 self.fired = True
-                self.process.terminate()
-                try:
-                    self.process.wait(TERMINATE_GRACE_S)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
+                stop(self.process)
                 return
 
     def failure(self) -> SilentDbt:
