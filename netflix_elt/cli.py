@@ -282,6 +282,31 @@ def cmd_dev(args, settings: Settings) -> int:
         return _run_child(argv, env, cwd=REPO_ROOT)
 
 
+STOP_GRACE_S = 20.0  # after a forwarded stop signal, how long the child may take to exit
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL a process and everything it started (dagster dev's webserver, daemon, code server):
+    descendants found through /proc where there is one, else the process alone."""
+    import signal
+
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    for member in reversed(tree):
+        with contextlib.suppress(OSError):
+            os.kill(member, signal.SIGKILL)
+
+
 def _run_child(argv: list[str], env: dict, cwd: Path) -> int:
     """Run a command to its end, forwarding SIGTERM/SIGHUP (and a SIGINT the terminal did not
     already deliver to it) to it; its exit code, 128 + the signal's number if one ended it.
@@ -295,7 +320,10 @@ def _run_child(argv: list[str], env: dict, cwd: Path) -> int:
     linux = _prctl() is not None  # looked up before the fork: the child only calls it
     child = subprocess.Popen(argv, env=env, cwd=cwd, preexec_fn=die_with_parent if linux else None)  # noqa: PLW1509
 
+    asked_to_stop: list[float] = []
+
     def forward(signum, _frame):
+        asked_to_stop.append(time.monotonic())
         if signum == signal.SIGINT and _in_terminal_foreground():
             return  # Ctrl-C: the terminal sent it to the whole foreground group, the child too
         with contextlib.suppress(ProcessLookupError):
@@ -304,7 +332,17 @@ def _run_child(argv: list[str], env: dict, cwd: Path) -> int:
     forwarded = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
     previous = {sig: signal.signal(sig, forward) for sig in forwarded}
     try:
-        code = child.wait()
+        while True:
+            try:
+                code = child.wait(timeout=0.5)
+                break
+            except subprocess.TimeoutExpired:
+                # dagster dev asked to stop while it is still starting its processes can hang
+                # (seen once in CI: not gone 120 s after SIGTERM); a stop is a stop.
+                if asked_to_stop and time.monotonic() - asked_to_stop[0] > STOP_GRACE_S:
+                    _kill_tree(child.pid)
+                    code = child.wait()
+                    break
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
