@@ -248,3 +248,27 @@ def write_csv(path: Path, text: str, newline: str = "\n") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(text.replace("\n", newline).encode())
     return path
+
+
+# Two marts broken against their contracts: a column's type changed, and a column renamed.
+CONTRACT_BREAKS = {
+    "mart_movie_release_trends": ("count(*) as movies_released", "cast(count(*) as double) as movies_released"),
+    "mart_movie_releases": ("coalesce(movie_stats.ratings_count, 0) as ratings_count",
+                            "coalesce(movie_stats.ratings_count, 0) as rating_count"),
+}
+
+
+def project_breaking_contracts(tmp_path: Path) -> Path:
+    """A copy of the dbt project in which the marts of CONTRACT_BREAKS break their contracts."""
+    import shutil
+
+    from netflix_elt.settings import DBT_PROJECT_DIR
+
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    for mart, (old, new) in CONTRACT_BREAKS.items():
+        path = project / "models" / "marts" / f"{mart}.sql"
+        sql = path.read_text()
+        assert sql.count(old) == 1, (mart, old)
+        path.write_text(sql.replace(old, new))
+    return project

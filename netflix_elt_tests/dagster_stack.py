@@ -282,3 +282,11 @@ def running_stack(home: Path, env: dict | None = None, port: int | None = None,
         yield stack
     finally:
         stop_group(process)
+
+
+def built_home(tmp_path_factory, name: str) -> Path:
+    """A fresh home after `netflix-elt run`: every asset materialized, the warehouse populated."""
+    home = tmp_path_factory.mktemp(name) / "home"
+    output = netflix_elt(home, "run", timeout=900)
+    assert "netflix-elt run SUCCEEDED" in output, output[-3000:]
+    return home

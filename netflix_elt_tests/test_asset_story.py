@@ -14,7 +14,7 @@ import pytest
 
 from netflix_elt.asset_labels import warehouse_kind
 from netflix_elt_tests import graphql_api as ui
-from netflix_elt_tests.dagster_stack import netflix_elt, running_stack
+from netflix_elt_tests.dagster_stack import built_home as fresh_built_home, running_stack
 
 pytestmark = pytest.mark.slow
 
@@ -56,10 +56,7 @@ RATING_TO_MART = [
 
 @pytest.fixture(scope="module")
 def built_home(tmp_path_factory, warm_dbt_servers):
-    home = tmp_path_factory.mktemp("asset-story") / "home"
-    output = netflix_elt(home, "run", timeout=900)
-    assert "netflix-elt run SUCCEEDED" in output, output[-3000:]
-    return home
+    return fresh_built_home(tmp_path_factory, "asset-story")
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from netflix_elt.cli import run_all
 from netflix_elt.dbt_manifest import dbt_executable, dbt_project
 from netflix_elt.resources.object_store import FolderObjectStore
 from netflix_elt.settings import DBT_PROJECT_DIR, SHIPPED_DATA, Settings
+from netflix_elt_tests.conftest import CONTRACT_BREAKS, project_breaking_contracts
 from netflix_elt_tests.conftest import materialize, write_csv
 
 
@@ -160,18 +161,8 @@ def test_a_mart_that_breaks_its_contract_fails_its_build_and_the_old_table_stays
     project): `dbt build` of those marts fails with dbt's contract error, before either table
     is replaced."""
     settings = copy_of_built
-    project = tmp_path / "dbt_project"
-    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
-    changes = {
-        "mart_movie_release_trends": ("count(*) as movies_released", "cast(count(*) as double) as movies_released"),
-        "mart_movie_releases": ("coalesce(movie_stats.ratings_count, 0) as ratings_count",
-                                "coalesce(movie_stats.ratings_count, 0) as rating_count"),
-    }
-    for mart, (old, new) in changes.items():
-        path = project / "models" / "marts" / f"{mart}.sql"
-        sql = path.read_text()
-        assert sql.count(old) == 1, (mart, old)
-        path.write_text(sql.replace(old, new))
+    project = project_breaking_contracts(tmp_path)
+    changes = CONTRACT_BREAKS
     target = tmp_path / "target"
     run = subprocess.run(
         [dbt_executable(), "build", "--project-dir", str(project), "--profiles-dir", str(project),

@@ -14,7 +14,6 @@ import csv
 import json
 import os
 import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from netflix_elt.resources.object_store import FolderObjectStore  # noqa: E402
 from netflix_elt.resources.snowflake_warehouse import SnowflakeWarehouse, build_snowflake_warehouse  # noqa: E402
 from netflix_elt.settings import DBT_PROJECT_DIR, SHIPPED_DATA, Settings, SnowflakeSettings  # noqa: E402
 from netflix_elt.synthetic import write_synthetic_genome  # noqa: E402
+from netflix_elt_tests.conftest import CONTRACT_BREAKS, project_breaking_contracts  # noqa: E402
 from netflix_elt_tests.conftest import FAKESNOW_PASSWORD as PASSWORD  # noqa: E402
 from netflix_elt_tests.conftest import fakesnow_server as _fakesnow_server  # noqa: E402
 
@@ -349,18 +349,8 @@ def test_a_mart_that_breaks_its_contract_fails_its_build_on_the_emulator(dbt_emu
     (Snowflake's REAL family, not FIXED), and one with a renamed column, fail with dbt's contract
     error before their tables are touched."""
     assert len(dbt_emulator.runs) == 2, "the builds failed"
-    project = tmp_path / "dbt_project"
-    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
-    changes = {
-        "mart_movie_release_trends": ("count(*) as movies_released", "cast(count(*) as double) as movies_released"),
-        "mart_movie_releases": ("coalesce(movie_stats.ratings_count, 0) as ratings_count",
-                                "coalesce(movie_stats.ratings_count, 0) as rating_count"),
-    }
-    for mart, (old, new) in changes.items():
-        path = project / "models" / "marts" / f"{mart}.sql"
-        sql = path.read_text()
-        assert sql.count(old) == 1, (mart, old)
-        path.write_text(sql.replace(old, new))
+    project = project_breaking_contracts(tmp_path)
+    changes = CONTRACT_BREAKS
     wh = dbt_emulator.wh
     ((before,),) = dbt_emulator.query(wh, "select count(*) from NETFLIX_ELT.MARTS.MART_MOVIE_RELEASE_TRENDS")
     run = dbt_emulator.build(project, tmp_path / "target", select=list(changes))

@@ -16,7 +16,7 @@ import duckdb
 import pytest
 
 from netflix_elt_tests import graphql_api as ui
-from netflix_elt_tests.dagster_stack import netflix_elt, running_stack
+from netflix_elt_tests.dagster_stack import built_home as fresh_built_home, netflix_elt, running_stack
 
 pytestmark = pytest.mark.slow
 
@@ -33,11 +33,7 @@ RATINGS_CHAIN = [  # every asset partitioned by month, s3 file to dbt facts
 
 @pytest.fixture(scope="module")
 def built_home(tmp_path_factory, warm_dbt_servers):
-    """A home after `netflix-elt run`: every asset materialized, the warehouse populated."""
-    home = tmp_path_factory.mktemp("ui-flows") / "home"
-    output = netflix_elt(home, "run", timeout=900)
-    assert "netflix-elt run SUCCEEDED" in output, output[-3000:]
-    return home
+    return fresh_built_home(tmp_path_factory, "ui-flows")
 
 
 @pytest.fixture(scope="module")
