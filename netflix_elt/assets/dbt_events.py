@@ -40,14 +40,27 @@ COLUMN_LINEAGE_KEY = "dagster/column_lineage"
 LINEAGE_TABLE_KEY = "column_lineage_table"
 
 
-def row_count_of(raw_event: dict) -> tuple[str, int] | None:
-    """(unique_id, rows) when this dbt log event is the post-hook's row count."""
+def _hook_line(raw_event: dict, prefix: str) -> str | None:
+    """The rest of a post-hook log line that starts with ``prefix``, else None."""
     info = raw_event.get("info", {})
     message = info.get("msg") or ""
-    if info.get("name") != "JinjaLogInfo" or not message.startswith(ROW_COUNT_PREFIX):
+    if info.get("name") != "JinjaLogInfo" or not message.startswith(prefix):
+        return None
+    return message[len(prefix):]
+
+
+def _unique_id(dagster_event) -> str | None:
+    value = dagster_event.metadata.get("unique_id")
+    return getattr(value, "value", value)
+
+
+def row_count_of(raw_event: dict) -> tuple[str, int] | None:
+    """(unique_id, rows) when this dbt log event is the post-hook's row count."""
+    rest = _hook_line(raw_event, ROW_COUNT_PREFIX)
+    if rest is None:
         return None
     unique_id = raw_event.get("data", {}).get("node_info", {}).get("unique_id")
-    figure = message[len(ROW_COUNT_PREFIX):].strip()
+    figure = rest.strip()
     if not unique_id or not figure.isdigit():
         return None
     return unique_id, int(figure)
@@ -55,11 +68,8 @@ def row_count_of(raw_event: dict) -> tuple[str, int] | None:
 
 def relations_of(raw_event: dict) -> dict | None:
     """{"adapter_type": ..., "relations": {unique_id: name}} when this is the post-hook's line."""
-    info = raw_event.get("info", {})
-    message = info.get("msg") or ""
-    if info.get("name") != "JinjaLogInfo" or not message.startswith(RELATIONS_PREFIX):
-        return None
-    return json.loads(message[len(RELATIONS_PREFIX):])
+    rest = _hook_line(raw_event, RELATIONS_PREFIX)
+    return None if rest is None else json.loads(rest)
 
 
 class TargetManifest:
@@ -134,8 +144,7 @@ def _asset_events(invocation: DbtCliInvocation, watchdog: Watchdog) -> Iterator:
 def with_node_facts(dagster_event, row_counts: dict[str, int], manifest) -> object:
     if not isinstance(dagster_event, (dg.Output, dg.AssetMaterialization)):
         return dagster_event
-    unique_id = dagster_event.metadata.get("unique_id")
-    unique_id = getattr(unique_id, "value", unique_id)
+    unique_id = _unique_id(dagster_event)
     metadata = dict(dagster_event.metadata)
     if unique_id in row_counts:
         metadata[ROW_COUNT_KEY] = dg.MetadataValue.int(row_counts.pop(unique_id))
@@ -180,8 +189,7 @@ def with_failing_rows_query(dagster_event, target_path: Path):
     Storing the rows themselves (``store_failures``) would cost every run a relation per test."""
     if not isinstance(dagster_event, (dg.AssetCheckResult, dg.AssetCheckEvaluation)) or dagster_event.passed:
         return dagster_event
-    unique_id = dagster_event.metadata.get("unique_id")
-    unique_id = getattr(unique_id, "value", unique_id) or ""
+    unique_id = _unique_id(dagster_event) or ""
     name = unique_id.split(".")[2] if unique_id.count(".") >= 2 else None
     compiled = next((target_path / "compiled").rglob(f"{name}.sql"), None) if name else None
     if compiled is None:
