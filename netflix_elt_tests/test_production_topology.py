@@ -321,14 +321,19 @@ def production_topology(home: Path, postgres: Postgres, work: Path, code_env: di
             [str(bin_ / "dagster"), "code-server", "start", "-m", "netflix_elt.definitions",
              "--location-name", "netflix_elt", "-h", "127.0.0.1", "-p", str(grpc_port)],
             code_env, logs_dir)
+        # As deploy/docker-compose.yml orders them (`depends_on: code-location: service_healthy`):
+        # the webserver and the daemon start once the code server answers its health check. Started
+        # together, the webserver's first load of the workspace can find the code server not yet
+        # listening and show the location as unreachable until Dagster's watcher reloads it
+        # (seen in CI under load).
+        _wait_code_server(grpc_port, processes["code-server"], logs["code-server"])
+        TIMINGS[f"{target}: code server: start to SERVING (s)"] = time.monotonic() - t0
         processes["webserver"], logs["webserver"] = _start(
             "webserver",
             [str(bin_ / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1", "-p", str(web_port)],
             dagster_env, logs_dir)
         processes["daemon"], logs["daemon"] = _start(
             "daemon", [str(bin_ / "dagster-daemon"), "run", "-w", workspace], dagster_env, logs_dir)
-        _wait_code_server(grpc_port, processes["code-server"], logs["code-server"])
-        TIMINGS[f"{target}: code server: start to SERVING (s)"] = time.monotonic() - t0
         stack = Stack(url=f"http://127.0.0.1:{web_port}", home=home, log=logs["webserver"],
                       process=processes["webserver"])
         _wait_until_loaded(stack, timeout=180)
