@@ -251,3 +251,19 @@ def test_window_tests_catch_a_rating_repeated_in_a_later_month_and_a_changed_rat
     # a window of another year: nothing there changed (the yearly rollups' test covers 2018 whole)
     untouched = _dbt_test(settings, ("2017-04-01 00:00:00", "2017-05-01 00:00:00"), tmp_path / "untouched")
     assert set(untouched.values()) == {"pass"}
+
+
+def test_a_stale_year_in_one_yearly_rollup_fails_that_rollups_check_and_not_the_others(copy_of_built, tmp_path):
+    """Each rollup has its own reconcile check: automation may rebuild one rollup alone, and its
+    run must not be failed by the other one, which it did not touch."""
+    settings = copy_of_built
+    with duckdb.connect(str(settings.warehouse_path)) as con:  # one movie-year of 2018 loses a rating
+        con.execute("""update core.fct_movie_ratings_yearly set ratings_count = ratings_count - 1
+                       where rated_year = date '2018-01-01' and ratings_count > 1
+                         and movie_id = (select min(movie_id) from core.fct_movie_ratings_yearly
+                                         where rated_year = date '2018-01-01' and ratings_count > 1)""")
+    in_2018 = _dbt_test(settings, ("2018-06-01 00:00:00", "2018-07-01 00:00:00"), tmp_path / "in_2018")
+    assert in_2018["assert_fct_movie_ratings_yearly_reconciles_with_fct_ratings"] == "fail"
+    assert in_2018["assert_fct_user_ratings_yearly_reconciles_with_fct_ratings"] == "pass"
+    in_2017 = _dbt_test(settings, ("2017-04-01 00:00:00", "2017-05-01 00:00:00"), tmp_path / "in_2017")
+    assert in_2017["assert_fct_movie_ratings_yearly_reconciles_with_fct_ratings"] == "pass"  # another year
