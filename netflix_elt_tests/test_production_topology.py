@@ -409,6 +409,9 @@ def test_the_deploy_files_are_what_the_local_instance_is_for_pools_and_hold_no_s
     local = yaml.safe_load(INSTANCE_YAML.replace("{home}", "/h"))
     assert deployed["concurrency"] == local["concurrency"]
     assert deployed["run_monitoring"] == local["run_monitoring"]
+    ecs = yaml.safe_load((DEPLOY / "ecs" / "dagster.yaml").read_text())
+    helm = yaml.safe_load((DEPLOY / "k8s" / "values.yaml").read_text())["additionalInstanceConfig"]
+    assert deployed["freshness"] == ecs["freshness"] == helm["freshness"] == local["freshness"] == {"enabled": True}
     assert deployed["telemetry"] == {"enabled": False}
     pg = deployed["storage"]["postgres"]["postgres_db"]
     connection = {k: v for k, v in pg.items() if k != "scheme"}
