@@ -52,6 +52,12 @@ RATING_TO_MART = [
     ("core/fct_ratings", "rating", "staging/stg_ratings", "rating"),
     ("staging/stg_ratings", "rating", "raw/ratings", "rating"),
 ]
+# ... and through the genre bridge, whose rows come from unnesting each movie's genres.
+MOVIES_TO_GENRE_MART = [
+    ("marts/mart_genre_rating_distribution", "movies_count", "core/bridge_movie_genres", "movie_id"),
+    ("core/bridge_movie_genres", "genre", "staging/stg_movies", "genres"),
+    ("staging/stg_movies", "genres", "raw/movies", "genres"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +120,9 @@ def test_every_dbt_asset_lists_its_columns_with_their_warehouse_types(nodes):
     assert fct["rating"]["description"], "the dbt project's column description reaches the UI"
 
 
-def test_column_lineage_runs_from_the_raw_rating_to_a_mart_column(nodes):
-    for asset, column, parent, parent_column in RATING_TO_MART:
+@pytest.mark.parametrize("path", [RATING_TO_MART, MOVIES_TO_GENRE_MART], ids=["rating", "genres"])
+def test_column_lineage_runs_from_the_raw_column_to_a_mart_column(nodes, path):
+    for asset, column, parent, parent_column in path:
         lineage = nodes[asset]["latest"].get("dagster/column_lineage")
         assert lineage, f"{asset}: no column lineage"
         deps = {c["columnName"]: c["columnDeps"] for c in lineage["lineage"]}

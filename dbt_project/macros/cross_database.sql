@@ -65,12 +65,11 @@
     {{ return(adapter.dispatch('unnest_array', 'netflix_elt')(array_expr, alias)) }}
 {%- endmacro %}
 
+{#- DuckDB (WITH ORDINALITY since 1.3) and PostgreSQL-like warehouses. Written as a table
+    function, not as a subquery over the array, so that the lineage sqlglot reads from the
+    compiled SQL (the asset's column lineage) can follow the element back to the array. -#}
 {% macro default__unnest_array(array_expr, alias) -%}
     unnest({{ array_expr }}) with ordinality as {{ alias }}(value, position)
-{%- endmacro %}
-
-{% macro duckdb__unnest_array(array_expr, alias) -%}
-    (select unnest({{ array_expr }}) as value, generate_subscripts({{ array_expr }}, 1) as position) as {{ alias }}
 {%- endmacro %}
 
 {% macro snowflake__unnest_array(array_expr, alias) -%}
