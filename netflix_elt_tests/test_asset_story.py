@@ -133,6 +133,17 @@ def test_column_lineage_runs_from_the_raw_column_to_a_mart_column(nodes, path):
         assert f"| `{column}` |" in table and f"`{parent}.{parent_column}`" in table
 
 
+def test_a_snapshots_columns_come_from_its_relation_and_dbts_own_fields_from_no_column(nodes):
+    lineage = nodes["snapshots/snap_movies"]["latest"].get("dagster/column_lineage")
+    assert lineage, "snapshots/snap_movies: no column lineage"
+    deps = {c["columnName"]: {"/".join(d["assetKey"]["path"]) + "." + d["columnName"] for d in c["columnDeps"]}
+            for c in lineage["lineage"]}
+    assert deps["title"] == {"staging/stg_movies.title"} and deps["genres"] == {"staging/stg_movies.genres"}
+    assert deps["dbt_valid_from"] == deps["dbt_scd_id"] == set()
+    columns = {c["name"] for c in nodes["snapshots/snap_movies"]["latest"]["dagster/column_schema"]["schema"]["columns"]}
+    assert set(deps) == columns  # every column the warehouse has, each with its source or none
+
+
 def test_assets_carry_the_kind_of_their_warehouse_and_store_their_owners_and_layer(nodes):
     local = warehouse_kind("local")
     assert {"table", local} <= set(nodes["raw/ratings"]["kinds"])

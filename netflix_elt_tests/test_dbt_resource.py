@@ -160,3 +160,27 @@ def test_when_turning_dbt_events_into_dagster_events_fails_the_dbt_process_is_st
     with pytest.raises(RuntimeError, match="a bug in the step's event handling"):
         list(dbt_events.asset_events(invocation))
     assert invocation.process.poll() is not None  # stopped, not left computing
+
+
+def test_snapshot_lineage_is_given_only_where_the_snapshot_selects_its_parent_as_it_is():
+    """The project's snapshots are `relation:` snapshots (``select * from {{ ref(...) }}``); a
+    snapshot written as SQL may compute its columns, and a model has compiled SQL that dagster-dbt
+    reads, so neither gets a lineage made up from column names."""
+    import dagster as dg
+
+    from netflix_elt.assets.dbt_events import snapshot_lineage
+    from netflix_elt.dbt_manifest import dbt_project
+
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    key_of = lambda unique_id: dg.AssetKey(unique_id.split(".")[-1])  # noqa: E731
+    snap = manifest["nodes"]["snapshot.netflix_elt.snap_movies"]
+    lineage = snapshot_lineage(snap, ["movie_id", "TITLE", "dbt_valid_to"], manifest, key_of)
+    assert lineage.deps_by_column == {
+        "movie_id": [dg.TableColumnDep(asset_key=dg.AssetKey("stg_movies"), column_name="movie_id")],
+        "title": [dg.TableColumnDep(asset_key=dg.AssetKey("stg_movies"), column_name="title")],
+        "dbt_valid_to": [],
+    }
+    computed = {**snap, "raw_code": "select movie_id, upper(title) as title from {{ ref('stg_movies') }}"}
+    assert snapshot_lineage(computed, ["movie_id", "title"], manifest, key_of) is None
+    model = manifest["nodes"]["model.netflix_elt.stg_movies"]
+    assert snapshot_lineage(model, ["movie_id"], manifest, key_of) is None

@@ -122,6 +122,8 @@ def test_on_snowflake_the_assets_carry_row_counts_warehouse_columns_and_column_l
     assert {f"{d.asset_key.to_user_string()}.{d.column_name}" for d in staging["rating"]} == {"raw/ratings.rating"}
     bridge = latest("core/bridge_movie_genres")["dagster/column_lineage"].value.deps_by_column  # LATERAL FLATTEN
     assert {f"{d.asset_key.to_user_string()}.{d.column_name}" for d in bridge["genre"]} == {"staging/stg_movies.genres"}
+    snapshot = latest("snapshots/snap_movies")["dagster/column_lineage"].value.deps_by_column  # no compiled SQL
+    assert {f"{d.asset_key.to_user_string()}.{d.column_name}" for d in snapshot["title"]} == {"staging/stg_movies.title"}
 
 
 def test_the_dashboard_reads_the_snowflake_marts_and_shows_the_figures(prod, full_run):

@@ -14,6 +14,8 @@ event still leaves as dbt reports it (nothing waits for the end of the invocatio
 - a failed test's compiled SQL (``failing_rows_query``): run it to see the failing rows;
 - a bound on dbt's silence (``idle_timeout_s``, dbt_watchdog.py): a request Snowflake never
   answers would otherwise hang the step for ever;
+- column lineage for snapshots, for which dbt writes no compiled SQL to read it from
+  (``snapshot_lineage``);
 - column lineage on Snowflake too: the post-hook reports the names relations have on the target
   (``netflix_elt.relations``), and the manifest handed to dagster-dbt is corrected with them
   (``TargetManifest``), since the code location's manifest is parsed against the local target.
@@ -22,8 +24,9 @@ event still leaves as dbt reports it (nothing waits for the end of the invocatio
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import dagster as dg
 from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
@@ -120,6 +123,9 @@ def asset_events(invocation: DbtCliInvocation, idle_timeout_s: float = 0) -> Ite
 def _asset_events(invocation: DbtCliInvocation, watchdog: Watchdog) -> Iterator:
     row_counts: dict[str, int] = {}
     manifest = TargetManifest(invocation.manifest)
+
+    def asset_key_of(unique_id: str) -> dg.AssetKey:
+        return invocation.dagster_dbt_translator.get_asset_spec(invocation.manifest, unique_id, invocation.project).key
     for event in invocation.stream_raw_events():
         watchdog.beat()
         counted = row_count_of(event.raw_event)
@@ -137,25 +143,57 @@ def _asset_events(invocation: DbtCliInvocation, watchdog: Watchdog) -> Iterator:
             target_path=invocation.target_path,
             project=invocation.project,
         ):
-            yield with_failing_rows_query(with_node_facts(dagster_event, row_counts, invocation.manifest),
+            yield with_failing_rows_query(with_node_facts(dagster_event, row_counts, invocation.manifest, asset_key_of),
                                           Path(invocation.target_path))
 
 
-def with_node_facts(dagster_event, row_counts: dict[str, int], manifest) -> object:
+def with_node_facts(dagster_event, row_counts: dict[str, int], manifest,
+                    asset_key_of: Callable[[str], dg.AssetKey] | None = None) -> object:
+    """``asset_key_of``: a dbt unique_id's asset key (for a snapshot's lineage; None: none added)."""
     if not isinstance(dagster_event, (dg.Output, dg.AssetMaterialization)):
         return dagster_event
     unique_id = _unique_id(dagster_event)
     metadata = dict(dagster_event.metadata)
     if unique_id in row_counts:
         metadata[ROW_COUNT_KEY] = dg.MetadataValue.int(row_counts.pop(unique_id))
+    schema = metadata.get(COLUMN_SCHEMA_KEY)
+    node = manifest.get("nodes", {}).get(unique_id, {})
+    if COLUMN_LINEAGE_KEY not in metadata and asset_key_of and isinstance(schema, dg.TableSchemaMetadataValue):
+        lineage = snapshot_lineage(node, [c.name for c in schema.schema.columns], manifest, asset_key_of)
+        if lineage is not None:
+            metadata[COLUMN_LINEAGE_KEY] = dg.MetadataValue.column_lineage(lineage)
     lineage = metadata.get(COLUMN_LINEAGE_KEY)
     if isinstance(lineage, dg.TableColumnLineageMetadataValue):
         metadata[LINEAGE_TABLE_KEY] = dg.MetadataValue.md(lineage_table(lineage.column_lineage))
-    schema = metadata.get(COLUMN_SCHEMA_KEY)
-    node = manifest.get("nodes", {}).get(unique_id, {})
     if isinstance(schema, dg.TableSchemaMetadataValue) and node.get("columns"):
         metadata[COLUMN_SCHEMA_KEY] = dg.MetadataValue.table_schema(described(schema.schema, node["columns"]))
     return dagster_event.with_metadata(metadata)
+
+
+# What dbt makes of a snapshot declared with `relation:` in YAML: the parent's rows, as they are.
+SELECT_ALL_FROM_REF = re.compile(r"select\s+\*\s+from\s+\{\{\s*ref\(\s*['\"][\w.]+['\"]\s*\)\s*\}\}", re.IGNORECASE)
+
+
+def snapshot_lineage(node: dict, columns: list[str], manifest: dict,
+                     asset_key_of: Callable[[str], dg.AssetKey]) -> dg.TableColumnLineage | None:
+    """A snapshot's column lineage. dbt writes no compiled SQL for snapshots, so dagster-dbt has
+    none to read lineage from. A snapshot declared with ``relation:`` selects every column of its
+    one parent and adds dbt's own fields: each column of the parent's name comes from that column,
+    dbt's fields (``dbt_scd_id``, ``dbt_valid_from`` ...) from none. Other nodes, and snapshots
+    written as SQL (which may compute their columns), get None."""
+    parents = node.get("depends_on", {}).get("nodes", [])
+    if (node.get("resource_type") != "snapshot" or len(parents) != 1
+            or not SELECT_ALL_FROM_REF.fullmatch((node.get("raw_code") or "").strip())):
+        return None
+    parent = manifest.get("nodes", {}).get(parents[0]) or manifest.get("sources", {}).get(parents[0]) or {}
+    parent_columns = {name.lower() for name in parent.get("columns", {})}
+    if not parent_columns:
+        return None
+    key = asset_key_of(parents[0])
+    return dg.TableColumnLineage(deps_by_column={
+        column.lower(): [dg.TableColumnDep(asset_key=key, column_name=column.lower())] if column.lower() in parent_columns else []
+        for column in columns
+    })
 
 
 def described(schema: dg.TableSchema, declared: dict) -> dg.TableSchema:
