@@ -126,6 +126,7 @@ def _asset_events(invocation: DbtCliInvocation, watchdog: Watchdog) -> Iterator:
 
     def asset_key_of(unique_id: str) -> dg.AssetKey:
         return invocation.dagster_dbt_translator.get_asset_spec(invocation.manifest, unique_id, invocation.project).key
+
     for event in invocation.stream_raw_events():
         watchdog.beat()
         counted = row_count_of(event.raw_event)
