@@ -19,6 +19,7 @@ process's environment; it is passed through explicitly), so they are stopped wit
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -154,6 +155,8 @@ def _wait_until_loaded(stack: Stack, timeout: float) -> None:
             status, error = _location_state(stack)
         except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, StackError) as exc:
             last = f"webserver not answering: {exc}"
+        except http.client.HTTPException as exc:  # not HTTP/1.1: something else holds the port
+            last = f"the port is answered by something other than the webserver: {exc!r}"
         else:
             if error and status == "LOADED":
                 raise StackError(f"code location {LOCATION!r} failed to load: {error}\n"

@@ -292,7 +292,7 @@ def production_topology(home: Path, postgres: Postgres, work: Path, code_env: di
     shutil.copy(DEPLOY / "dagster.yaml", dagster_home / "dagster.yaml")
     logs_dir = work / "logs"
     logs_dir.mkdir()
-    grpc_port, web_port = free_port(), free_port()
+    grpc_port = free_port()  # the webserver's is chosen when it starts
     code_env = dict(code_env) if code_env is not None else settings_env(home)  # default: the embedded default over `home`
     dagster_env = dict(dagster_env) if dagster_env is not None else dict(code_env)
     dagster_vars = dict(
@@ -327,6 +327,11 @@ def production_topology(home: Path, postgres: Postgres, work: Path, code_env: di
         # (seen in CI under load).
         _wait_code_server(grpc_port, processes["code-server"], logs["code-server"])
         TIMINGS[f"{target}: code server: start to SERVING (s)"] = time.monotonic() - t0
+        # Chosen now, not before the seeding run: a port found free a minute or two earlier may
+        # since have been taken (in CI a gRPC server answered on the webserver's port).
+        web_port = free_port()
+        while web_port == grpc_port:
+            web_port = free_port()
         processes["webserver"], logs["webserver"] = _start(
             "webserver",
             [str(bin_ / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1", "-p", str(web_port)],

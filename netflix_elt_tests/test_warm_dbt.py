@@ -246,6 +246,15 @@ def _children(pid: int) -> list[int]:
         return []
 
 
+def _has_execd_dagster(pid: int) -> bool:
+    """True once ``pid`` runs the ``dagster`` command (its argv names it), not a fork of its parent."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return any(Path(arg.decode(errors="replace")).name == "dagster" for arg in argv)
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -494,6 +503,11 @@ def test_netflix_elt_dev_runs_dagster_as_its_child_and_stops_its_server_when_it_
         dagster = [pid for pid in children if pid != server_pid]
         assert server_pid in children and len(dagster) == 1  # the server and dagster dev, not an exec
         # A run worker of this session finds the server through the environment dagster inherits.
+        # /proc/<pid>/environ is the environment the process image started with: until the child
+        # has exec'd dagster (after its pre-exec hook), it is still netflix-elt dev's own.
+        deadline = time.monotonic() + 60
+        while not _has_execd_dagster(dagster[0]) and time.monotonic() < deadline:
+            time.sleep(0.1)
         environ = Path(f"/proc/{dagster[0]}/environ").read_bytes().split(b"\0")
         assert f"{SOCKET_ENV}={pid_file.with_suffix('.sock')}".encode() in environ
         time.sleep(3)  # let dagster dev get on with its start-up
